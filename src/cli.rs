@@ -1,0 +1,148 @@
+//! The command line (SPEC §1, §2). Only parsing lives here: no I/O, no decisions; those are in
+//! [`crate::config`]. Every option also reads an env var; their values are hidden from `--help`
+//! because a URL may carry a token.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gitinit",
+    about = "Put a git repository at an exact revision into a directory (a Kubernetes init container, a laptop, CI)",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Clone (or update) the repository at the revision into --dest.
+    Clone(CloneArgs),
+    /// Verify URL, credentials and revision without writing anything; print the commit SHA and ref.
+    Check(ConnArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CloneArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+
+    /// Where the working tree goes (created if absent).
+    #[arg(
+        long,
+        visible_alias = "repo-path",
+        env = "GITINIT_DEST",
+        value_name = "DIR"
+    )]
+    pub dest: Option<PathBuf>,
+
+    /// Allow emptying a non-empty destination that holds something else (its contents only; the directory itself stays).
+    #[arg(long, env = "GITINIT_CLEAN")]
+    pub clean: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnArgs {
+    /// Repository: https://, http://, ssh://, git@host:org/repo.git, git://, file:// or a local path.
+    #[arg(long, env = "GITINIT_URL")]
+    pub url: Option<String>,
+
+    /// Branch, tag, commit SHA (full, or 7+ hex digits) or full ref (refs/pull/1/head); default: the remote's default branch.
+    #[arg(long, env = "GITINIT_REVISION", value_name = "REV")]
+    pub revision: Option<String>,
+
+    /// Git-style flags: a JSON list ('["--depth 1","--recurse-submodules"]') or a string ("--depth 1"). Repeatable.
+    #[arg(
+        long,
+        env = "GITINIT_FLAGS",
+        value_name = "FLAGS",
+        allow_hyphen_values = true
+    )]
+    pub flags: Vec<String>,
+
+    /// YAML connections catalog (Polyaxon `connections:` format).
+    #[arg(long, env = "GITINIT_CONNECTIONS", value_name = "FILE")]
+    pub connections: Option<PathBuf>,
+
+    /// Connection to pick from the catalog (with --url and no catalog: a label for logs and the report).
+    #[arg(long, env = "GITINIT_CONNECTION", value_name = "NAME")]
+    pub connection: Option<String>,
+
+    /// Write the JSON result there ('-' = stdout).
+    #[arg(long, env = "GITINIT_REPORT", value_name = "FILE")]
+    pub report: Option<String>,
+
+    /// SSH private key file (OpenSSH or PEM format).
+    #[arg(long, env = "GITINIT_SSH_KEY_FILE", value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// OpenSSH known_hosts file used to verify SSH host keys.
+    #[arg(long, env = "GITINIT_KNOWN_HOSTS", value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Do not verify SSH host keys (logged as an insecure warning).
+    #[arg(long)]
+    pub insecure_skip_host_key_check: bool,
+
+    /// Extra trusted CA bundle (PEM) for HTTPS, e.g. a self-hosted GitLab or Bitbucket.
+    #[arg(long, env = "GITINIT_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Read the credentials from this env var instead of POLYAXON_GIT_CREDENTIALS.
+    #[arg(long, env = "GITINIT_CREDENTIALS_ENV", value_name = "VAR")]
+    pub credentials_env: Option<String>,
+
+    /// Limit for the whole run, retries included (e.g. 90s, 10m).
+    #[arg(long, env = "GITINIT_TIMEOUT", value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Retries after the first attempt, for transient network failures.
+    #[arg(long, env = "GITINIT_RETRIES", value_name = "N", default_value_t = 2)]
+    pub retries: u32,
+
+    /// Log format on stderr.
+    #[arg(long, env = "GITINIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// More output (-v: debug and the JSON result on stderr; -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Errors and warnings only.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The clap command, with env values hidden from `--help` (a URL in GITINIT_URL may hold a token).
+pub fn command(version: String) -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command().version(version);
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sc| sc.mut_args(|a| a.hide_env_values(true)));
+    }
+    cmd
+}
+
+impl Command {
+    pub fn conn(&self) -> &ConnArgs {
+        match self {
+            Command::Clone(c) => &c.conn,
+            Command::Check(c) => c,
+        }
+    }
+}

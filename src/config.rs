@@ -1,0 +1,186 @@
+//! Options, env vars and flags resolved into one immutable [`Config`] of final decisions.
+//! Later stages never look at raw options again.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{CloneArgs, Command, ConnArgs};
+use crate::credentials::Credentials;
+use crate::error::{Error, Result};
+use crate::flags::{self, Flags};
+use crate::remote_url::RepoUrl;
+use crate::revision::Revision;
+
+/// The env var that carries HTTPS credentials unless `--credentials-env` names another.
+pub const CREDENTIALS_ENV: &str = "POLYAXON_GIT_CREDENTIALS";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The repository, validated; prints without credentials.
+    pub url: RepoUrl,
+    /// The revision as the user wrote it (for the report), if any.
+    pub revision_text: Option<String>,
+    /// What the revision means before asking the remote.
+    pub revision: Revision,
+    /// Where the working tree goes (`clone` only).
+    pub dest: Option<PathBuf>,
+    /// The git-style flags, resolved.
+    pub flags: Flags,
+    /// Shallow depth actually used (None for full history, and for local sources, which
+    /// libgit2 cannot fetch shallowly).
+    pub depth: Option<u32>,
+    /// `--connection` name, as a label.
+    pub connection: Option<String>,
+    pub report: Option<ReportTarget>,
+    /// HTTPS credentials (from the URL's user-info, or the environment).
+    pub credentials: Option<Credentials>,
+    /// Extra CA bundle for HTTPS.
+    pub ca_file: Option<PathBuf>,
+    /// Whole-run limit.
+    pub timeout: Option<Duration>,
+    /// Retries after the first attempt for transient failures.
+    pub retries: u32,
+    /// Allow emptying a destination that holds something else.
+    pub clean: bool,
+    /// Warnings decided while resolving, logged once logging is up.
+    pub warnings: Vec<String>,
+}
+
+/// Reads env vars through a function so tests can resolve without touching the process env.
+pub fn resolve(
+    command: &Command,
+    cwd: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config> {
+    let (conn, clone): (&ConnArgs, Option<&CloneArgs>) = match command {
+        Command::Clone(c) => (&c.conn, Some(c)),
+        Command::Check(c) => (c, None),
+    };
+    if conn.connections.is_some() {
+        return Err(Error::invalid(
+            "--connections (a connections catalog) is not supported by this build yet: pass --url, --revision and --flags",
+        ));
+    }
+    let url_text = conn.url.as_deref().ok_or_else(|| {
+        Error::invalid("no repository given: pass --url (or GITINIT_URL), e.g. --url https://github.com/org/repo")
+    })?;
+    let url = RepoUrl::parse(url_text, cwd)?;
+    let flags = flags::parse(&conn.flags)?;
+    let mut warnings = flags.warnings.clone();
+
+    // SPEC §9: --revision beats -b/--branch in the flags.
+    let revision_text = conn
+        .revision
+        .clone()
+        .filter(|r| !r.trim().is_empty())
+        .or_else(|| flags.branch.clone());
+    let revision = Revision::parse(revision_text.as_deref())?;
+
+    let depth = match flags.depth {
+        Some(d) if url.is_local() => {
+            warnings.push(format!(
+                "--depth {d} is ignored for a local repository (libgit2 cannot fetch shallowly from a path or file:// URL); fetching full history"
+            ));
+            None
+        }
+        d => d,
+    };
+
+    let credentials = resolve_credentials(conn, &url, env)?;
+
+    if !flags.ssl_verify {
+        warnings.push(
+            "insecure: TLS certificate verification is disabled by -c http.sslVerify=false; anyone on the network path can impersonate the server".into(),
+        );
+    }
+
+    let timeout = match conn
+        .timeout
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        None => None,
+        Some(t) => Some(parse_duration(t)?),
+    };
+
+    let dest = match clone {
+        None => None,
+        Some(c) => {
+            let d = c.dest.clone().ok_or_else(|| {
+                Error::invalid("no destination given: pass --dest DIR (or GITINIT_DEST)")
+            })?;
+            Some(if d.is_absolute() { d } else { cwd.join(d) })
+        }
+    };
+
+    let report = conn.report.as_deref().map(|r| match r {
+        "-" => ReportTarget::Stdout,
+        path => ReportTarget::File(cwd.join(path)),
+    });
+
+    let ca_file = conn.ca_file.as_ref().map(|p| cwd.join(p));
+    if let Some(ca) = &ca_file {
+        if !ca.is_file() {
+            return Err(Error::invalid(format!(
+                "--ca-file {}: no such file (give a PEM bundle of the CA that signed the server's certificate)",
+                ca.display()
+            )));
+        }
+    }
+
+    Ok(Config {
+        url,
+        revision_text,
+        revision,
+        dest,
+        depth,
+        connection: conn.connection.clone(),
+        report,
+        credentials,
+        ca_file,
+        timeout,
+        retries: conn.retries,
+        clean: clone.is_some_and(|c| c.clean),
+        warnings,
+        flags,
+    })
+}
+
+fn resolve_credentials(
+    conn: &ConnArgs,
+    url: &RepoUrl,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Credentials>> {
+    if url.credentials.is_some() {
+        return Ok(url.credentials.clone());
+    }
+    let var = match &conn.credentials_env {
+        Some(name) => {
+            let name = name.trim();
+            if env(name).is_none() {
+                return Err(Error::invalid(format!(
+                    "--credentials-env names `{name}`, but that env var is not set"
+                )));
+            }
+            name.to_string()
+        }
+        None => CREDENTIALS_ENV.to_string(),
+    };
+    Ok(env(&var).and_then(|v| Credentials::parse(&v, url.host_str())))
+}
+
+pub fn parse_duration(t: &str) -> Result<Duration> {
+    // A bare number is seconds, as in most Kubernetes tools.
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| Error::invalid(format!("--timeout `{t}`: {e} (write e.g. 90s, 10m or 1h)")))
+}

@@ -1,0 +1,196 @@
+//! One error type for the library, and the one place where an error becomes an exit code
+//! (SPEC §3). Every message says what happened and what to do; none may carry a secret, so
+//! variants hold redacted URLs only.
+
+use std::path::PathBuf;
+
+/// Exit codes of SPEC §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    Success = 0,
+    Internal = 1,
+    InvalidInput = 2,
+    Auth = 3,
+    RepoNotFound = 4,
+    RevisionNotFound = 5,
+    Network = 6,
+    Destination = 7,
+    Trust = 8,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Exit: 2. Options, flags, URL or catalog that cannot be used as given.
+    #[error("{message}")]
+    InvalidInput { message: String },
+
+    /// Exit: 3. The server refused the credentials, or there were none for a private repository.
+    #[error("authentication to {url} failed: {detail}. {hint}")]
+    Auth {
+        url: String,
+        detail: String,
+        hint: String,
+    },
+
+    /// Exit: 4.
+    #[error("repository not found: {url} ({detail}). Check the URL; if the repository is private, check that the credentials can see it")]
+    RepoNotFound { url: String, detail: String },
+
+    /// Exit: 5.
+    #[error("revision `{revision}` not found in {url}{}", suggest(.suggestions))]
+    RevisionNotFound {
+        revision: String,
+        url: String,
+        suggestions: Vec<String>,
+    },
+
+    /// Exit: 5.
+    #[error(
+        "short SHA `{prefix}` is ambiguous in {url}: give more hex digits or the full 40-digit SHA"
+    )]
+    AmbiguousRevision { prefix: String, url: String },
+
+    /// Exit: 5.
+    #[error("the repository {url} has no commits yet: push a commit first, or check the URL")]
+    EmptyRepository { url: String },
+
+    /// Exit: 6. Transient failures that remained after the retries.
+    #[error("network failure talking to {url}: {detail}. Check that the host is reachable from here (proxy, DNS, firewall) and try again")]
+    Network { url: String, detail: String },
+
+    /// Exit: 7.
+    #[error("destination {}: {detail}", .path.display())]
+    Destination { path: PathBuf, detail: String },
+
+    /// Exit: 8.
+    #[error("{detail}. {hint}")]
+    Trust { detail: String, hint: String },
+
+    /// Exit: 1. A bug, or a libgit2 failure we could not classify.
+    #[error("internal error: {0}. This is a bug in gitinit: please report it with the log above")]
+    Internal(String),
+}
+
+fn suggest(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        ". Check the spelling, or push it first".to_string()
+    } else {
+        format!(". Did you mean: {}?", suggestions.join(", "))
+    }
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            message: message.into(),
+        }
+    }
+
+    pub fn destination(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
+        Error::Destination {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::InvalidInput { .. } => ExitCode::InvalidInput,
+            Error::Auth { .. } => ExitCode::Auth,
+            Error::RepoNotFound { .. } => ExitCode::RepoNotFound,
+            Error::RevisionNotFound { .. }
+            | Error::AmbiguousRevision { .. }
+            | Error::EmptyRepository { .. } => ExitCode::RevisionNotFound,
+            Error::Network { .. } => ExitCode::Network,
+            Error::Destination { .. } => ExitCode::Destination,
+            Error::Trust { .. } => ExitCode::Trust,
+            Error::Internal(_) => ExitCode::Internal,
+        }
+    }
+
+    /// Whether another attempt could succeed (SPEC §9: only transient network failures).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Network { .. })
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Sorts a libgit2 error into our classes. `url` must already be redacted. libgit2 reports most
+/// transport failures with class and a free-text message only, so the message is read too.
+pub fn classify_git2(err: &git2::Error, url: &str) -> Error {
+    use git2::{ErrorClass as C, ErrorCode as K};
+    let msg = err.message().to_string();
+    let lower = msg.to_ascii_lowercase();
+    let net = |detail: String| Error::Network {
+        url: url.to_string(),
+        detail,
+    };
+    if err.code() == K::Certificate
+        || err.class() == C::Ssl
+        || lower.contains("certificate")
+        || lower.contains("ssl error")
+    {
+        return Error::Trust {
+            detail: format!("the TLS certificate of {url} is not trusted: {msg}"),
+            hint: "For a self-hosted server with its own CA, pass the CA bundle with --ca-file (GITINIT_CA_FILE)".into(),
+        };
+    }
+    if err.code() == K::Auth
+        || lower.contains("401")
+        || lower.contains("403")
+        || lower.contains("authentication required")
+        || lower.contains("permission denied")
+    {
+        return Error::Auth {
+            url: url.to_string(),
+            detail: msg,
+            hint: "Set POLYAXON_GIT_CREDENTIALS to `username:password` or a token that can read this repository".into(),
+        };
+    }
+    if lower.contains("404")
+        || lower.contains("repository not found")
+        || lower.contains("does not appear to be a git repository")
+        || lower.contains("not exported")
+        || lower.contains("could not find repository")
+        || (err.class() == C::Os && lower.contains("no such file"))
+        || lower.contains("failed to resolve path")
+    {
+        return Error::RepoNotFound {
+            url: url.to_string(),
+            detail: msg,
+        };
+    }
+    if lower.contains("unexpected http status code: 5")
+        || lower.contains("429")
+        || matches!(err.class(), C::Net | C::Http | C::Ssh | C::Os | C::Zlib)
+        || lower.contains("timed out")
+        || lower.contains("connection")
+        || lower.contains("early eof")
+    {
+        return net(msg);
+    }
+    Error::Internal(format!(
+        "libgit2 ({:?}/{:?}): {msg}",
+        err.class(),
+        err.code()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_class_uses_the_reserved_success_code() {
+        let all = [
+            Error::invalid("x"),
+            Error::Internal("x".into()),
+            Error::destination("/x", "y"),
+        ];
+        for e in all {
+            assert_ne!(e.exit_code(), ExitCode::Success);
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! gitinit: put a git repository at an exact revision into a directory.
+//!
+//! Data flows one way: [`cli`] parses, [`config`] resolves and validates, [`git::fetch`] decides
+//! the [`revision::Target`] against the remote and fetches it, [`git::checkout`] writes the tree,
+//! [`report`] says what happened. [`main`] is the only place where an error becomes an exit code.
+
+pub mod cli;
+pub mod config;
+pub mod credentials;
+pub mod dest;
+pub mod error;
+pub mod flags;
+pub mod git;
+pub mod logging;
+pub mod progress;
+pub mod remote_url;
+pub mod report;
+pub mod revision;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use clap::FromArgMatches;
+use tracing::{info, warn};
+
+use crate::cli::{Cli, Command, LogFormat};
+use crate::config::{Config, ReportTarget};
+use crate::dest::State;
+use crate::error::{Error, ExitCode, Result};
+use crate::git::Session;
+use crate::report::Report;
+use crate::revision::Target;
+
+/// `gitinit --version`: our version, libgit2's, and the transports compiled in.
+pub fn version() -> String {
+    let v = git2::Version::get();
+    let (maj, min, rev) = v.libgit2_version();
+    let mut transports = vec![];
+    if v.https() {
+        transports.push("https");
+    }
+    transports.extend(["http", "git", "file"]);
+    if v.ssh() {
+        transports.push("ssh");
+    }
+    format!(
+        "{} (libgit2 {maj}.{min}.{rev}; transports: {})",
+        env!("CARGO_PKG_VERSION"),
+        transports.join(", ")
+    )
+}
+
+pub fn main() -> std::process::ExitCode {
+    install_panic_hook();
+    let matches = cli::command(version()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let conn = cli.command.conn();
+    let format = conn.log_format;
+    logging::init(format, conn.verbose, conn.quiet);
+    let code = match run(&cli) {
+        Ok(()) => ExitCode::Success,
+        Err(e) => {
+            fail(&e, format);
+            e.exit_code()
+        }
+    };
+    std::process::ExitCode::from(code as u8)
+}
+
+/// Prints the one failure line (SPEC §3), and writes it to the termination log.
+fn fail(e: &Error, format: LogFormat) {
+    let line = format!("error: {e}");
+    match format {
+        LogFormat::Text => eprintln!("{line}"),
+        LogFormat::Json => tracing::error!(exit_code = e.exit_code() as u8, "{e}"),
+    }
+    write_termination_log(&line);
+}
+
+/// Kubernetes shows this file in `kubectl describe pod`. The default path is written only when
+/// it exists (the kubelet mounts it); `GITINIT_TERMINATION_LOG` points elsewhere (tests, other
+/// platforms).
+fn write_termination_log(line: &str) {
+    let (path, create) = match std::env::var_os("GITINIT_TERMINATION_LOG") {
+        Some(p) if !p.is_empty() => (p.into(), true),
+        _ => (std::path::PathBuf::from("/dev/termination-log"), false),
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .create(create)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// A panic is a bug: exit 1 with a short line. The payload is not printed, since it could
+/// quote data that holds a secret.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let line = format!("error: internal error: gitinit crashed{at}. This is a bug: please report it with the log above");
+        eprintln!("{line}");
+        write_termination_log(&line);
+        std::process::exit(ExitCode::Internal as i32);
+    }));
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    let cfg = config::resolve(&cli.command, &cwd, &|k| std::env::var(k).ok())?;
+    for w in &cfg.warnings {
+        warn!("{w}");
+    }
+    setup_libgit2(&cfg)?;
+    if let Some(t) = cfg.timeout {
+        start_watchdog(t, cli.command.conn().log_format);
+    }
+    let conn = cli.command.conn();
+    let quiet = conn.quiet || cfg.flags.quiet;
+    let session = Session::new(&cfg, quiet);
+    let started = Instant::now();
+    let report = match &cli.command {
+        Command::Clone(_) => clone(&cfg, &session, started)?,
+        Command::Check(_) => {
+            let r = check(&cfg, &session, started)?;
+            let mut out = std::io::stdout().lock();
+            let _ = match &r.reference {
+                Some(name) => writeln!(out, "{}\t{name}", r.commit),
+                None => writeln!(out, "{}", r.commit),
+            };
+            r
+        }
+    };
+    deliver_report(&report, &cfg, conn.verbose > 0 || cfg.flags.verbose)
+}
+
+fn deliver_report(report: &Report, cfg: &Config, verbose: bool) -> Result<()> {
+    let json = report.to_json();
+    match &cfg.report {
+        Some(ReportTarget::Stdout) => println!("{json}"),
+        Some(ReportTarget::File(p)) => std::fs::write(p, format!("{json}\n")).map_err(|e| {
+            Error::invalid(format!("cannot write the report to {}: {e}", p.display()))
+        })?,
+        None => {}
+    }
+    if verbose {
+        eprintln!("{json}");
+    }
+    Ok(())
+}
+
+/// Process-wide libgit2 settings, before any repository is touched (SPEC §8): no system or
+/// global git config (a planted `url.*.insteadOf` or `core.sshCommand` must have no effect), no
+/// ownership check (volumes owned by another uid), and the extra CA.
+fn setup_libgit2(cfg: &Config) -> Result<()> {
+    let err = |e: git2::Error| Error::Internal(format!("setting up libgit2: {}", e.message()));
+    // SAFETY: called once, before any other libgit2 call of this process and from one thread.
+    unsafe {
+        for level in [
+            git2::ConfigLevel::System,
+            git2::ConfigLevel::XDG,
+            git2::ConfigLevel::Global,
+            git2::ConfigLevel::ProgramData,
+        ] {
+            git2::opts::set_search_path(level, "").map_err(err)?;
+        }
+        git2::opts::set_verify_owner_validation(false).map_err(err)?;
+        if let Some(ca) = &cfg.ca_file {
+            git2::opts::set_ssl_cert_file(ca).map_err(|e| {
+                Error::invalid(format!("--ca-file {}: {}", ca.display(), e.message()))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn start_watchdog(limit: Duration, format: LogFormat) {
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        let e = Error::Network {
+            url: "the remote".into(),
+            detail: format!(
+                "the run did not finish within --timeout {}",
+                humantime::format_duration(limit)
+            ),
+        };
+        fail(&e, format);
+        std::process::exit(e.exit_code() as i32);
+    });
+}
+
+/// Runs `f` again after transient failures: backoff from 1 s, doubling, capped at 10 s.
+fn with_retry<T>(cfg: &Config, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut wait = Duration::from_secs(1);
+    let mut attempt = 0;
+    loop {
+        match f() {
+            Err(e) if e.is_transient() && attempt < cfg.retries => {
+                attempt += 1;
+                warn!(
+                    attempt,
+                    retries = cfg.retries,
+                    "{e}; retrying in {}s",
+                    wait.as_secs()
+                );
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
+    let dest = cfg.dest.as_deref().expect("clone has a destination");
+    let existed = dest.exists();
+    let state = dest::inspect(dest, &cfg.url)?;
+    let repo = match &state {
+        State::Empty => dest::init(dest, &cfg.url)?,
+        State::Ours => {
+            info!(dest = %dest.display(), "updating the existing checkout");
+            dest::open(dest)?
+        }
+        State::Foreign(what) if cfg.clean => {
+            warn!(dest = %dest.display(), "--clean: emptying the destination, which holds {what}");
+            dest::empty(dest)?;
+            dest::init(dest, &cfg.url)?
+        }
+        State::Foreign(what) => {
+            return Err(Error::destination(
+                dest,
+                format!("holds {what}. Pass --clean to empty it first, or choose an empty --dest"),
+            ))
+        }
+    };
+    info!(url = %cfg.url, dest = %dest.display(), revision = cfg.revision_text.as_deref().unwrap_or("(default branch)"), "cloning");
+    dest::mark_incomplete(&repo)?;
+    let result = with_retry(cfg, || git::fetch::fetch(&repo, s))
+        .and_then(|fetched| git::checkout::checkout(&repo, &fetched, s).map(|()| fetched));
+    let fetched = match result {
+        Ok(f) => f,
+        Err(e) => {
+            // A fresh clone that failed leaves nothing behind; an update keeps its objects
+            // (the marker stays, so the next run recovers and reuses them).
+            if state != State::Ours {
+                drop(repo);
+                cleanup_fresh(dest, existed);
+            }
+            return Err(e);
+        }
+    };
+    dest::mark_complete(&repo)?;
+    let report = Report {
+        url: cfg.url.to_string(),
+        revision: cfg.revision_text.clone(),
+        commit: fetched.commit.to_string(),
+        reference: fetched.target.ref_name(),
+        shallow: repo.is_shallow(),
+        depth: if repo.is_shallow() { cfg.depth } else { None },
+        submodules: vec![],
+        duration_ms: started.elapsed().as_millis() as u64,
+        received_bytes: s.received_bytes.get(),
+        connection: cfg.connection.clone(),
+    };
+    info!(
+        commit = %report.commit,
+        reference = report.reference.as_deref().unwrap_or("(detached)"),
+        received_bytes = report.received_bytes,
+        duration_ms = report.duration_ms,
+        "done: {} at {}",
+        dest.display(),
+        report.commit
+    );
+    Ok(report)
+}
+
+fn cleanup_fresh(dest: &Path, existed: bool) {
+    let _ = dest::empty(dest);
+    if !existed {
+        let _ = std::fs::remove_dir(dest);
+    }
+}
+
+/// Proves URL, credentials, trust and revision; writes nothing to any destination. A commit
+/// that is no branch or tag tip can only be proven by fetching it, into a temporary repository
+/// that is removed afterwards.
+fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
+    let shown = cfg.url.to_string();
+    let adv = with_retry(cfg, || git::fetch::ls_remote(s))?;
+    let target = adv.resolve(&cfg.revision, &shown)?;
+    let from_adv = match &target {
+        Target::Commit { tip: Some(_), oid } => Some(*oid),
+        t => t.ref_name().and_then(|name| adv.peeled(&name)),
+    };
+    let (commit, reference) = match from_adv {
+        Some(oid) => (oid, target.ref_name()),
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix("gitinit-check-")
+                .tempdir()
+                .map_err(|e| {
+                    Error::Internal(format!(
+                        "cannot create a temporary directory to look for the commit: {e}"
+                    ))
+                })?;
+            let repo = git2::Repository::init_bare(tmp.path())
+                .map_err(|e| Error::Internal(format!("temporary repository: {}", e.message())))?;
+            let fetched = with_retry(cfg, || git::fetch::fetch(&repo, s))?;
+            (fetched.commit, fetched.target.ref_name())
+        }
+    };
+    info!(commit = %commit, "{} resolves to {commit}", cfg.revision_text.as_deref().unwrap_or("the default branch"));
+    Ok(Report {
+        url: shown,
+        revision: cfg.revision_text.clone(),
+        commit: commit.to_string(),
+        reference,
+        shallow: false,
+        depth: None,
+        submodules: vec![],
+        duration_ms: started.elapsed().as_millis() as u64,
+        received_bytes: s.received_bytes.get(),
+        connection: cfg.connection.clone(),
+    })
+}

@@ -1,0 +1,268 @@
+//! Repository URLs: parsed with `gix-url` (which knows every form git accepts, scp-like
+//! included), validated before any network access (SPEC §9), and split into a URL that is safe
+//! to print and store, plus the credentials that were embedded in it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::credentials::Credentials;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Https,
+    Http,
+    Ssh,
+    Git,
+    /// `file://` URLs and plain local paths.
+    File,
+}
+
+impl Scheme {
+    pub fn is_network(self) -> bool {
+        !matches!(self, Scheme::File)
+    }
+}
+
+/// A validated repository location. `Display` never shows credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RepoUrl {
+    pub scheme: Scheme,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// The SSH user (`git` in `git@host:org/repo.git`); never set for HTTP(S), whose user-info
+    /// is moved into [`RepoUrl::credentials`].
+    pub ssh_user: Option<String>,
+    /// Path on the server, or the absolute local path.
+    pub path: String,
+    /// Written without `scheme://` (scp-like `host:path`, or a plain local path).
+    scp_like: bool,
+    /// User-info that was written in an http(s) URL. Kept out of every printed form.
+    pub credentials: Option<Credentials>,
+}
+
+impl fmt::Debug for RepoUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RepoUrl({self})")
+    }
+}
+
+impl fmt::Display for RepoUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let user = self
+            .ssh_user
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        let host = self.host.as_deref().unwrap_or_default();
+        match self.scheme {
+            Scheme::File if self.scp_like => f.write_str(&self.path),
+            Scheme::File => write!(f, "file://{}", self.path),
+            Scheme::Ssh if self.scp_like => write!(f, "{user}{host}:{}", self.path),
+            scheme => {
+                let name = match scheme {
+                    Scheme::Https => "https",
+                    Scheme::Http => "http",
+                    Scheme::Ssh => "ssh",
+                    Scheme::Git => "git",
+                    Scheme::File => unreachable!("handled above"),
+                };
+                let host = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host.to_string()
+                };
+                let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+                write!(f, "{name}://{user}{host}{port}{}", self.path)
+            }
+        }
+    }
+}
+
+const SUPPORTED: &str =
+    "use https://, http://, ssh://, git@host:org/repo.git, git://, file:// or a local path";
+
+impl RepoUrl {
+    /// Parses and validates `input`; `cwd` anchors relative local paths.
+    pub fn parse(input: &str, cwd: &Path) -> Result<RepoUrl> {
+        let input = input.trim();
+        let shown = redact_input(input);
+        if input.is_empty() {
+            return Err(Error::invalid(
+                "the repository URL is empty: pass --url (GITINIT_URL)",
+            ));
+        }
+        let bad = |why: &str| Error::invalid(format!("invalid repository URL `{shown}`: {why}"));
+        if input.chars().any(|c| c.is_control()) {
+            return Err(bad("it contains control characters"));
+        }
+        // gix-url would take `::` and `<helper>://` forms as remote helpers that run programs;
+        // we support none of them, and an unknown scheme is most likely a typo (`htp://`).
+        if let Some((scheme, _)) = input.split_once("://") {
+            let known = ["https", "http", "ssh", "git", "file", "git+ssh", "ssh+git"];
+            if !known.contains(&scheme.to_ascii_lowercase().as_str()) {
+                return Err(bad(&format!("unknown scheme `{scheme}`: {SUPPORTED}")));
+            }
+        } else if input.contains("::") {
+            return Err(bad(&format!(
+                "remote helpers are not supported: {SUPPORTED}"
+            )));
+        }
+        let parsed = gix_url::parse(input).map_err(|_| bad(&port_or_syntax_hint(input)))?;
+        let scp_like = parsed.serialize_alternative_form;
+        let path = String::from_utf8_lossy(parsed.original_path()).into_owned();
+        let host = parsed.host().map(str::to_string);
+        let scheme = match &parsed.scheme {
+            gix_url::Scheme::Https => Scheme::Https,
+            gix_url::Scheme::Http => Scheme::Http,
+            gix_url::Scheme::Ssh => Scheme::Ssh,
+            gix_url::Scheme::Git => Scheme::Git,
+            gix_url::Scheme::File => Scheme::File,
+            other => {
+                return Err(bad(&format!(
+                    "unsupported scheme `{}`: {SUPPORTED}",
+                    other.as_str()
+                )))
+            }
+        };
+        if scheme.is_network() && host.as_deref().is_none_or(str::is_empty) {
+            return Err(bad("it has no host"));
+        }
+        if parsed.port == Some(0) {
+            return Err(bad("port 0 is not a valid port (use 1-65535)"));
+        }
+        if scheme.is_network() && (path.is_empty() || path == "/") {
+            return Err(bad("it names no repository (the path is empty)"));
+        }
+        let mut url = RepoUrl {
+            scheme,
+            host,
+            port: parsed.port,
+            ssh_user: None,
+            path,
+            scp_like,
+            credentials: None,
+        };
+        match scheme {
+            Scheme::Https | Scheme::Http => {
+                if let Some(user) = parsed.user().filter(|u| !u.is_empty()) {
+                    url.credentials = Some(Credentials::from_url_userinfo(
+                        user,
+                        parsed.password(),
+                        url.host.as_deref().unwrap_or_default(),
+                    ));
+                }
+            }
+            Scheme::Ssh => {
+                url.ssh_user = parsed.user().filter(|u| !u.is_empty()).map(str::to_string);
+            }
+            Scheme::Git => {}
+            Scheme::File => {
+                let p = PathBuf::from(&url.path);
+                let abs = if p.is_absolute() { p } else { cwd.join(p) };
+                url.path = abs.to_string_lossy().into_owned();
+            }
+        }
+        Ok(url)
+    }
+
+    /// What libgit2 is given. Credentials reach libgit2 through the callback, never the URL.
+    pub fn fetch_url(&self) -> String {
+        self.to_string()
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.scheme == Scheme::File
+    }
+
+    /// The host as credentials and known_hosts name it (`host` or `[host]:port`).
+    pub fn host_str(&self) -> &str {
+        self.host.as_deref().unwrap_or_default()
+    }
+}
+
+/// The input with any user-info replaced, for error messages about a URL we could not parse.
+pub fn redact_input(input: &str) -> String {
+    let (prefix, rest) = match input.find("://") {
+        Some(i) => (&input[..i + 3], &input[i + 3..]),
+        None => return input.to_string(),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{prefix}***@{}", &rest[at + 1..]),
+        None => input.to_string(),
+    }
+}
+
+fn port_or_syntax_hint(input: &str) -> String {
+    let after = input.split_once("://").map(|(_, r)| r).unwrap_or(input);
+    let authority = after.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    if let Some((_, port)) = authority.rsplit_once(':') {
+        if !port.is_empty() && !port.contains(']') {
+            return format!("port `{port}` is not a number from 1 to 65535");
+        }
+    }
+    format!("it is not a git URL: {SUPPORTED}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<RepoUrl> {
+        RepoUrl::parse(s, Path::new("/work"))
+    }
+
+    #[test]
+    fn forms_are_recognised_and_printed_without_credentials() {
+        let u = p("https://alice:s3cr%3Aet@example.com/org/repo.git").unwrap();
+        assert_eq!(u.scheme, Scheme::Https);
+        assert_eq!(u.to_string(), "https://example.com/org/repo.git");
+        let c = u.credentials.unwrap();
+        assert_eq!(c.username, "alice");
+        assert_eq!(c.password, "s3cr:et");
+
+        let u = p("git@github.com:org/repo.git").unwrap();
+        assert_eq!(u.scheme, Scheme::Ssh);
+        assert_eq!(u.ssh_user.as_deref(), Some("git"));
+        assert_eq!(u.to_string(), "git@github.com:org/repo.git");
+
+        let u = p("ssh://git@host.example:7999/proj/repo.git").unwrap();
+        assert_eq!(u.port, Some(7999));
+        assert_eq!(u.to_string(), "ssh://git@host.example:7999/proj/repo.git");
+
+        assert_eq!(p("git://h/r.git").unwrap().scheme, Scheme::Git);
+        assert_eq!(
+            p("file:///srv/r.git").unwrap().to_string(),
+            "file:///srv/r.git"
+        );
+        assert_eq!(p("rel/repo").unwrap().to_string(), "/work/rel/repo");
+        assert_eq!(p("/abs/repo").unwrap().to_string(), "/abs/repo");
+    }
+
+    #[test]
+    fn bad_urls_are_invalid_input() {
+        for bad in [
+            "htp://example.com/r.git",
+            "https://",
+            "https:///r.git",
+            "https://example.com:70000/r.git",
+            "https://example.com:0/r.git",
+            "ext::sh -c touch% /tmp/x",
+            "https://example.com",
+            "",
+        ] {
+            let err = p(bad).expect_err(bad);
+            assert!(matches!(err, Error::InvalidInput { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn errors_never_echo_userinfo() {
+        let err = p("htp://user:hunter2@example.com/r.git").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = p("https://user:hunter2@example.com:99999/r.git").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}
