@@ -13,6 +13,8 @@ use crate::revision::Revision;
 
 /// The env var that carries HTTPS credentials unless `--credentials-env` names another.
 pub const CREDENTIALS_ENV: &str = "POLYAXON_GIT_CREDENTIALS";
+/// A git-credentials file (`https://user:pass@host` lines), matched by scheme, host and path.
+pub const CREDENTIALS_STORE_ENV: &str = "POLYAXON_GIT_CREDENTIALS_STORE";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportTarget {
@@ -48,6 +50,8 @@ pub struct Config {
     pub retries: u32,
     /// Allow emptying a destination that holds something else.
     pub clean: bool,
+    /// The HTTP(S) proxy this URL goes through, from HTTPS_PROXY/HTTP_PROXY/NO_PROXY.
+    pub proxy: Option<String>,
     /// Warnings decided while resolving, logged once logging is up.
     pub warnings: Vec<String>,
 }
@@ -93,6 +97,7 @@ pub fn resolve(
     };
 
     let credentials = resolve_credentials(conn, &url, env)?;
+    let proxy = crate::proxy::choose(&url, env)?;
 
     if !flags.ssl_verify {
         warnings.push(
@@ -148,6 +153,7 @@ pub fn resolve(
         timeout,
         retries: conn.retries,
         clean: clone.is_some_and(|c| c.clean),
+        proxy,
         warnings,
         flags,
     })
@@ -173,7 +179,30 @@ fn resolve_credentials(
         }
         None => CREDENTIALS_ENV.to_string(),
     };
-    Ok(env(&var).and_then(|v| Credentials::parse(&v, url.host_str())))
+    if let Some(c) = env(&var).and_then(|v| Credentials::parse(&v, url.host_str())) {
+        return Ok(Some(c));
+    }
+    let Some(store) = env(CREDENTIALS_STORE_ENV).filter(|p| !p.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(store.trim()).map_err(|e| {
+        Error::invalid(format!(
+            "{CREDENTIALS_STORE_ENV}={}: cannot read the credentials file: {e}",
+            store.trim()
+        ))
+    })?;
+    let scheme = match url.scheme {
+        crate::remote_url::Scheme::Https => "https",
+        crate::remote_url::Scheme::Http => "http",
+        _ => return Ok(None),
+    };
+    Ok(Credentials::from_store(
+        &text,
+        scheme,
+        url.host_str(),
+        url.port,
+        &url.path,
+    ))
 }
 
 pub fn parse_duration(t: &str) -> Result<Duration> {

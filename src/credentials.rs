@@ -67,6 +67,57 @@ impl Credentials {
         }
     }
 
+    /// Looks `scheme://host[:port]/path` up in a git-credentials file (`https://user:pass@host`
+    /// lines, as `git credential-store` writes them). A line with a path matches only URLs under
+    /// that path; the most specific line wins.
+    pub fn from_store(
+        text: &str,
+        scheme: &str,
+        host: &str,
+        port: Option<u16>,
+        path: &str,
+    ) -> Option<Credentials> {
+        let mut best: Option<(usize, Credentials)> = None;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let Ok(u) = url::Url::parse(line) else {
+                continue;
+            };
+            let same_host = u.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host));
+            if u.scheme() != scheme || !same_host || u.port() != port || u.username().is_empty() {
+                continue;
+            }
+            let prefix = u.path().trim_end_matches('/');
+            let wanted = path.trim_end_matches('/');
+            let under = prefix.is_empty()
+                || wanted == prefix
+                || wanted
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('/'));
+            if !under
+                || best
+                    .as_ref()
+                    .is_some_and(|(len, _)| *len > prefix.len())
+            {
+                continue;
+            }
+            let decode = |s: &str| percent_decode(s);
+            let user = decode(u.username());
+            let creds = match u.password() {
+                Some(p) => Credentials {
+                    username: user,
+                    password: decode(p),
+                },
+                None => Self::token(&user, host),
+            };
+            best = Some((prefix.len() + 1, creds));
+        }
+        best.map(|(_, c)| c)
+    }
+
     /// Every string that must never appear in output.
     pub fn secrets(&self) -> Vec<&str> {
         let mut s = vec![];
@@ -77,6 +128,25 @@ impl Credentials {
         }
         s
     }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -102,6 +172,21 @@ mod tests {
         }
         let c = Credentials::parse("tok123", "git.example.com").unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("tok123", ""));
+    }
+
+    #[test]
+    fn store_matches_scheme_host_and_path() {
+        let store = "https://bob:b%40d@git.example.com\nhttps://alice:a%3Ab@git.example.com/team\nhttp://eve:x@other\n";
+        let c = Credentials::from_store(store, "https", "git.example.com", None, "/team/repo.git")
+            .unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("alice", "a:b"));
+        let c = Credentials::from_store(store, "https", "GIT.example.com", None, "/other/repo.git")
+            .unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("bob", "b@d"));
+        assert!(Credentials::from_store(store, "https", "other", None, "/r").is_none());
+        assert!(
+            Credentials::from_store(store, "https", "git.example.com", Some(8443), "/r").is_none()
+        );
     }
 
     #[test]

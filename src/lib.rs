@@ -13,6 +13,7 @@ pub mod flags;
 pub mod git;
 pub mod logging;
 pub mod progress;
+pub mod proxy;
 pub mod remote_url;
 pub mod report;
 pub mod revision;

@@ -85,7 +85,9 @@ impl<'a> Session<'a> {
 
     pub fn proxy_options(&self) -> ProxyOptions<'_> {
         let mut p = ProxyOptions::new();
-        p.auto();
+        if let Some(url) = &self.cfg.proxy {
+            p.url(url);
+        }
         p
     }
 

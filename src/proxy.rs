@@ -1,0 +1,142 @@
+//! Which HTTP proxy a URL goes through, from the env vars pods set (`HTTPS_PROXY`,
+//! `HTTP_PROXY`, `NO_PROXY`, either case). Decided here rather than by libgit2's own lookup so
+//! the choice is logged and a combination libgit2 would silently route around the proxy is
+//! refused instead.
+
+use crate::error::{Error, Result};
+use crate::remote_url::{redact_input, RepoUrl, Scheme};
+
+/// The proxy URL for `url`, if any. `env` reads an env var.
+pub fn choose(url: &RepoUrl, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>> {
+    let get = |upper: &str| {
+        env(&upper.to_ascii_lowercase())
+            .or_else(|| env(upper))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let proxy = match url.scheme {
+        Scheme::Https => get("HTTPS_PROXY").or_else(|| get("ALL_PROXY")),
+        Scheme::Http => get("HTTP_PROXY").or_else(|| get("ALL_PROXY")),
+        // git:// and ssh:// do not go through HTTP proxies (as with git itself).
+        Scheme::Ssh | Scheme::Git | Scheme::File => None,
+    };
+    let Some(proxy) = proxy else { return Ok(None) };
+    if let Some(no_proxy) = get("NO_PROXY") {
+        if no_proxy_matches(&no_proxy, url.host_str(), url.port) {
+            return Ok(None);
+        }
+    }
+    if url.scheme == Scheme::Http {
+        // Measured: libgit2 1.9 tunnels only https through a proxy (CONNECT) and connects to a
+        // plain http:// server directly even when given a proxy. Going around a proxy that the
+        // pod was told to use is worse than stopping.
+        return Err(Error::invalid(format!(
+            "a proxy is set ({}) but plain http:// cannot go through it (libgit2 would connect directly, around the proxy): use the https:// URL, or add `{}` to NO_PROXY if it is reachable without the proxy",
+            redact_input(&proxy),
+            url.host_str()
+        )));
+    }
+    if !proxy.contains("://") {
+        // Like curl: a bare host:port means an http proxy.
+        return Ok(Some(format!("http://{proxy}")));
+    }
+    let scheme = proxy
+        .split("://")
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(Error::invalid(format!(
+            "proxy `{}`: only http:// and https:// proxies are supported (not {scheme}://)",
+            redact_input(&proxy)
+        )));
+    }
+    Ok(Some(proxy))
+}
+
+/// `NO_PROXY` as curl reads it: `*`, host names matching themselves and their subdomains
+/// (a leading dot is optional), IP addresses, each optionally with `:port`.
+pub fn no_proxy_matches(list: &str, host: &str, port: Option<u16>) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            if entry == "*" {
+                return true;
+            }
+            let (name, entry_port) = match entry.rsplit_once(':') {
+                Some((n, p)) if !n.contains(':') || n.ends_with(']') => (n, p.parse::<u16>().ok()),
+                _ => (entry, None),
+            };
+            if let (Some(ep), Some(p)) = (entry_port, port) {
+                if ep != p {
+                    return false;
+                }
+            }
+            let name = name
+                .trim_start_matches("*.")
+                .trim_start_matches('.')
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase();
+            host == name || host.ends_with(&format!(".{name}"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    fn pick(url: &str, vars: &[(&str, &str)]) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let u = RepoUrl::parse(url, Path::new("/")).unwrap();
+        choose(&u, &|k| map.get(k).cloned()).unwrap()
+    }
+
+    #[test]
+    fn scheme_decides_which_variable() {
+        let vars = [("HTTPS_PROXY", "http://p:3128"), ("http_proxy", "p2:8080")];
+        assert_eq!(
+            pick("https://h/r.git", &vars).as_deref(),
+            Some("http://p:3128")
+        );
+        let u = RepoUrl::parse("http://h/r.git", Path::new("/")).unwrap();
+        let err = choose(&u, &|k| (k == "http_proxy").then(|| "p2:8080".to_string())).unwrap_err();
+        assert!(err.to_string().contains("NO_PROXY"), "{err}");
+        assert_eq!(
+            pick(
+                "http://h/r.git",
+                &[("http_proxy", "p2:8080"), ("no_proxy", "h")]
+            ),
+            None
+        );
+        assert_eq!(pick("git@h:r.git", &vars), None);
+        assert_eq!(pick("git://h/r.git", &vars), None);
+    }
+
+    #[test]
+    fn no_proxy_forms() {
+        assert!(no_proxy_matches("*", "a.b", None));
+        assert!(no_proxy_matches("example.com", "git.example.com", None));
+        assert!(no_proxy_matches(".example.com", "example.com", None));
+        assert!(no_proxy_matches(
+            "10.0.0.1, 127.0.0.1",
+            "127.0.0.1",
+            Some(80)
+        ));
+        assert!(no_proxy_matches("127.0.0.1:8080", "127.0.0.1", Some(8080)));
+        assert!(!no_proxy_matches("127.0.0.1:8080", "127.0.0.1", Some(9090)));
+        assert!(!no_proxy_matches("ample.com", "example.com", None));
+        let vars = [("HTTPS_PROXY", "http://p:3128"), ("NO_PROXY", "h")];
+        assert_eq!(pick("https://h/r.git", &vars), None);
+    }
+}
