@@ -46,6 +46,8 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Whole-run limit.
     pub timeout: Option<Duration>,
+    /// How long a connection may stay silent before it is cut (and retried).
+    pub io_timeout: Duration,
     /// Retries after the first attempt for transient failures.
     pub retries: u32,
     /// Allow emptying a destination that holds something else.
@@ -151,6 +153,10 @@ pub fn resolve(
         credentials,
         ca_file,
         timeout,
+        io_timeout: match env("GITINIT_IO_TIMEOUT").filter(|v| !v.trim().is_empty()) {
+            Some(v) => parse_duration(v.trim())?,
+            None => Duration::from_secs(60),
+        },
         retries: conn.retries,
         clean: clone.is_some_and(|c| c.clean),
         proxy,

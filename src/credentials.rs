@@ -97,11 +97,7 @@ impl Credentials {
                 || wanted
                     .strip_prefix(prefix)
                     .is_some_and(|rest| rest.starts_with('/'));
-            if !under
-                || best
-                    .as_ref()
-                    .is_some_and(|(len, _)| *len > prefix.len())
-            {
+            if !under || best.as_ref().is_some_and(|(len, _)| *len > prefix.len()) {
                 continue;
             }
             let decode = |s: &str| percent_decode(s);

@@ -41,7 +41,19 @@ pub fn inspect(dest: &Path, url: &RepoUrl) -> Result<State> {
     }
     let git_dir = dest.join(".git");
     if git_dir.is_dir() {
-        if let Ok(repo) = Repository::open(dest) {
+        let only_git = entries.len() == 1;
+        let repo = Repository::open(dest).ok();
+        let has_origin = repo
+            .as_ref()
+            .is_some_and(|r| r.find_remote("origin").is_ok());
+        // A run killed inside `init` leaves a lone `.git` with no origin yet: ours, restart it.
+        if only_git && !has_origin {
+            fs::remove_dir_all(&git_dir).map_err(|e| {
+                Error::destination(dest, format!("cannot remove an unfinished .git: {e}"))
+            })?;
+            return Ok(State::Empty);
+        }
+        if let Some(repo) = repo {
             let managed = repo
                 .config()
                 .and_then(|c| c.get_bool(MANAGED_KEY))
@@ -125,6 +137,33 @@ pub fn init(dest: &Path, url: &RepoUrl) -> Result<Repository> {
         .and_then(|mut c| c.set_bool(MANAGED_KEY, true))
         .map_err(io)?;
     Ok(repo)
+}
+
+/// Holds an advisory lock on the destination directory for the whole run, so two pods sharing
+/// a ReadWriteMany volume take turns instead of writing one `.git` at once. The kernel drops
+/// the lock when the process ends, however it ends.
+pub struct DestLock {
+    _file: fs::File,
+}
+
+pub fn lock(dest: &Path) -> Result<DestLock> {
+    fs::create_dir_all(dest)
+        .map_err(|e| Error::destination(dest, format!("cannot create it: {e}")))?;
+    let file = fs::File::open(dest)
+        .map_err(|e| Error::destination(dest, format!("cannot open it: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            tracing::info!(dest = %dest.display(), "another gitinit run holds the destination: waiting for it");
+            file.lock()
+                .map_err(|e| Error::destination(dest, format!("cannot lock it: {e}")))?;
+        }
+        Err(fs::TryLockError::Error(e)) => {
+            // Some network filesystems have no flock: go on unlocked rather than fail.
+            tracing::warn!(dest = %dest.display(), "cannot lock the destination ({e}); continuing without a lock");
+        }
+    }
+    Ok(DestLock { _file: file })
 }
 
 pub fn open(dest: &Path) -> Result<Repository> {

@@ -62,6 +62,7 @@ pub fn main() -> std::process::ExitCode {
     let conn = cli.command.conn();
     let format = conn.log_format;
     logging::init(format, conn.verbose, conn.quiet);
+    handle_signals(format);
     let code = match run(&cli) {
         Ok(()) => ExitCode::Success,
         Err(e) => {
@@ -113,6 +114,29 @@ fn install_panic_hook() {
         write_termination_log(&line);
         std::process::exit(ExitCode::Internal as i32);
     }));
+}
+
+/// SIGTERM (pod deletion) and SIGINT stop the run at once with 143/130. Whatever was half
+/// written stays marked incomplete in `.git`, so the next run recovers it; the destination
+/// lock goes with the process.
+fn handle_signals(format: LogFormat) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
+            let line =
+                format!("error: interrupted by {name}; a rerun resumes from what was fetched");
+            match format {
+                LogFormat::Text => eprintln!("{line}"),
+                LogFormat::Json => tracing::error!(signal = name, "interrupted by {name}"),
+            }
+            write_termination_log(&line);
+            std::process::exit(128 + sig);
+        }
+    });
 }
 
 fn run(cli: &Cli) -> Result<()> {
@@ -176,6 +200,11 @@ fn setup_libgit2(cfg: &Config) -> Result<()> {
             git2::opts::set_search_path(level, "").map_err(err)?;
         }
         git2::opts::set_verify_owner_validation(false).map_err(err)?;
+        // A server that accepts and then says nothing must not hang the pod: cut the stalled
+        // connection so the retry logic sees a transient failure.
+        let io_ms = i32::try_from(cfg.io_timeout.as_millis()).unwrap_or(i32::MAX);
+        git2::opts::set_server_connect_timeout_in_milliseconds(io_ms.min(30_000)).map_err(err)?;
+        git2::opts::set_server_timeout_in_milliseconds(io_ms).map_err(err)?;
         if let Some(ca) = &cfg.ca_file {
             git2::opts::set_ssl_cert_file(ca).map_err(|e| {
                 Error::invalid(format!("--ca-file {}: {}", ca.display(), e.message()))
@@ -225,6 +254,7 @@ fn with_retry<T>(cfg: &Config, mut f: impl FnMut() -> Result<T>) -> Result<T> {
 fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
     let dest = cfg.dest.as_deref().expect("clone has a destination");
     let existed = dest.exists();
+    let _lock = dest::lock(dest)?;
     let state = dest::inspect(dest, &cfg.url)?;
     let repo = match &state {
         State::Empty => dest::init(dest, &cfg.url)?,
@@ -245,7 +275,9 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         }
     };
     info!(url = %cfg.url, dest = %dest.display(), revision = cfg.revision_text.as_deref().unwrap_or("(default branch)"), "cloning");
-    dest::mark_incomplete(&repo)?;
+    if state == State::Ours {
+        dest::mark_incomplete(&repo)?;
+    }
     let result = with_retry(cfg, || git::fetch::fetch(&repo, s))
         .and_then(|fetched| git::checkout::checkout(&repo, &fetched, s).map(|()| fetched));
     let fetched = match result {
