@@ -77,6 +77,12 @@ pub fn resolve(
         Error::invalid("no repository given: pass --url (or GITINIT_URL), e.g. --url https://github.com/org/repo")
     })?;
     let url = RepoUrl::parse(url_text, cwd)?;
+    if url.is_local() && !Path::new(&url.path).exists() {
+        return Err(Error::RepoNotFound {
+            url: url.to_string(),
+            detail: "no such path".into(),
+        });
+    }
     let flags = flags::parse(&conn.flags)?;
     let mut warnings = flags.warnings.clone();
 

@@ -2,7 +2,7 @@
 //! `origin/<branch>`; anything else leaves a detached HEAD (SPEC §4).
 
 use git2::build::CheckoutBuilder;
-use git2::{Repository, ResetType};
+use git2::Repository;
 use tracing::instrument;
 
 use super::fetch::{forget_commit_ref, Fetched};
@@ -33,22 +33,23 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     // A rerun over an old tree must end identical to a fresh clone: no leftovers.
     cb.force().remove_untracked(true).remove_ignored(true);
     cb.progress(|_path, done, total| s.progress.borrow_mut().checkout(done, total));
-    repo.reset(commit.as_object(), ResetType::Hard, Some(&mut cb))
-        .map_err(|e| {
-            let m = e.message().to_string();
-            if e.class() == git2::ErrorClass::Os
-                || m.contains("No space")
-                || m.contains("Permission")
-                || m.contains("Read-only")
-            {
-                Error::destination(
-                    repo.workdir().unwrap_or(repo.path()),
-                    format!("cannot write the working tree: {m}"),
-                )
-            } else {
-                internal("checking out", e)
-            }
-        })?;
+    // Not `reset --hard`: libgit2's reset replaces the checkout strategy with plain FORCE,
+    // which would keep untracked files.
+    repo.checkout_head(Some(&mut cb)).map_err(|e| {
+        let m = e.message().to_string();
+        if e.class() == git2::ErrorClass::Os
+            || m.contains("No space")
+            || m.contains("Permission")
+            || m.contains("Read-only")
+        {
+            Error::destination(
+                repo.workdir().unwrap_or(repo.path()),
+                format!("cannot write the working tree: {m}"),
+            )
+        } else {
+            internal("checking out", e)
+        }
+    })?;
     s.progress.borrow_mut().finish();
     forget_commit_ref(repo);
     Ok(())

@@ -200,7 +200,12 @@ fn lookup_prefix(repo: &Repository, prefix: &str, url: &str) -> Result<Option<Oi
 
 fn is_sha_want_refused(e: &git2::Error) -> bool {
     let m = e.message().to_ascii_lowercase();
-    m.contains("cannot fetch a specific object") || m.contains("not our ref") || m.contains("want")
+    // Servers answer an unknown or unadvertised SHA in several ways: libgit2 refusing up front,
+    // upload-pack's "not our ref", or a dropped response.
+    m.contains("cannot fetch a specific object")
+        || m.contains("not our ref")
+        || m.contains("want")
+        || m.contains("could not read from remote repository")
 }
 
 fn not_found(rev: &str, url: &str) -> Error {

@@ -1,0 +1,630 @@
+//! `gitinit clone` and `gitinit check` end to end: the real binary against real servers
+//! (lighttpd + git-http-backend over HTTP and HTTPS, git daemon, local paths), results checked
+//! with the git CLI.
+
+#[path = "support/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{fixtures, git_out, gitinit, run, GitDaemon, HttpServer, Output};
+use tempfile::TempDir;
+
+/// A scratch directory; `dest()` is where the clone goes.
+struct Scratch {
+    dir: TempDir,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn dest(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn clone(&self, url: &str, extra: &[&str]) -> Output {
+        let dest = self.dest();
+        let mut cmd = gitinit();
+        cmd.args(["clone", "--url", url, "--dest"])
+            .arg(&dest)
+            .args(extra);
+        run(&mut cmd)
+    }
+}
+
+fn head(dir: &Path) -> String {
+    git_out(dir, &["rev-parse", "HEAD"])
+}
+
+fn assert_ok(out: &Output) {
+    assert_eq!(
+        out.code, 0,
+        "gitinit failed:\nstdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+}
+
+fn assert_code(out: &Output, code: i32) {
+    assert_eq!(
+        out.code, code,
+        "expected exit {code}:\nstdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: "),
+        "the last stderr line is the error: {last:?}"
+    );
+}
+
+fn assert_clean(dir: &Path) {
+    assert_eq!(
+        git_out(dir, &["status", "--porcelain", "--ignored"]),
+        "",
+        "status is not clean"
+    );
+}
+
+fn assert_detached(dir: &Path) {
+    let out = common::git(dir)
+        .args(["symbolic-ref", "-q", "HEAD"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "HEAD should be detached");
+}
+
+fn assert_branch(dir: &Path, branch: &str) {
+    assert_eq!(
+        git_out(dir, &["symbolic-ref", "HEAD"]),
+        format!("refs/heads/{branch}")
+    );
+    assert_eq!(
+        git_out(
+            dir,
+            &[
+                "rev-parse",
+                "--abbrev-ref",
+                &format!("{branch}@{{upstream}}")
+            ]
+        ),
+        format!("origin/{branch}")
+    );
+}
+
+fn report(out: &Output) -> serde_json::Value {
+    let line = out.stdout.lines().last().expect("a report on stdout");
+    serde_json::from_str(line).expect("the report is JSON")
+}
+
+#[test]
+fn default_branch_is_read_from_the_remote_head() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    let url = http.http_url("public/basic.git");
+    let out = s.clone(&url, &["--report", "-"]);
+    assert_ok(&out);
+    let d = s.dest();
+    assert_eq!(head(&d), fx.sha("c3"));
+    assert_branch(&d, "trunk");
+    assert_clean(&d);
+    assert_eq!(git_out(&d, &["config", "remote.origin.url"]), url);
+    // Only the needed ref was fetched, not every branch.
+    let remotes = git_out(&d, &["for-each-ref", "--format=%(refname)", "refs/remotes"]);
+    assert_eq!(remotes, "refs/remotes/origin/trunk");
+    let r = report(&out);
+    assert_eq!(r["commit"], fx.sha("c3"));
+    assert_eq!(r["ref"], "refs/heads/trunk");
+    assert_eq!(r["url"], url);
+    assert_eq!(r["shallow"], false);
+    assert!(r["revision"].is_null());
+    assert!(r["received_bytes"].as_u64().unwrap() > 0);
+    assert!(r["duration_ms"].is_u64());
+}
+
+#[test]
+fn a_branch_becomes_a_local_tracking_branch() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    assert_ok(&s.clone(
+        &http.http_url("public/basic.git"),
+        &["--revision", "feature"],
+    ));
+    assert_eq!(head(&s.dest()), fx.sha("c4"));
+    assert_branch(&s.dest(), "feature");
+    assert_clean(&s.dest());
+}
+
+#[test]
+fn tags_lightweight_and_annotated_leave_a_detached_head() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    for (tag, commit) in [("light", "c1"), ("v1.0", "c2"), ("refs/tags/v1.0", "c2")] {
+        let s = Scratch::new();
+        let out = s.clone(
+            &http.http_url("public/basic.git"),
+            &["--revision", tag, "--report", "-"],
+        );
+        assert_ok(&out);
+        assert_eq!(head(&s.dest()), fx.sha(commit), "{tag}");
+        assert_detached(&s.dest());
+        assert_clean(&s.dest());
+        let r = report(&out);
+        assert_eq!(r["commit"], fx.sha(commit));
+        assert_eq!(
+            r["ref"],
+            format!("refs/tags/{}", tag.trim_start_matches("refs/tags/"))
+        );
+    }
+}
+
+#[test]
+fn a_full_ref_such_as_a_pull_request() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    assert_ok(&s.clone(
+        &http.http_url("public/basic.git"),
+        &["--revision", "refs/pull/1/head"],
+    ));
+    assert_eq!(head(&s.dest()), fx.sha("c6"));
+    assert_detached(&s.dest());
+}
+
+#[test]
+fn a_full_sha_is_fetched_directly_when_the_server_allows_it() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    let out = s.clone(
+        &http.http_url("public/basic.git"),
+        &[
+            "--revision",
+            fx.sha("c0"),
+            "--flags",
+            "--depth 1",
+            "--report",
+            "-",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(head(&s.dest()), fx.sha("c0"));
+    assert_detached(&s.dest());
+    assert_eq!(git_out(&s.dest(), &["rev-list", "--count", "HEAD"]), "1");
+    assert!(
+        !out.stderr.contains("fetching branches and tags"),
+        "{}",
+        out.stderr
+    );
+    // The temporary ref of the SHA fetch is gone.
+    assert_eq!(git_out(&s.dest(), &["for-each-ref", "refs/gitinit"]), "");
+    let r = report(&out);
+    assert_eq!(r["ref"], serde_json::Value::Null);
+    assert_eq!(r["shallow"], true);
+    assert_eq!(r["depth"], 1);
+}
+
+#[test]
+fn a_sha_the_server_will_not_serve_is_found_through_branches_and_tags() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    for flags in [&[][..], &["--flags", "--depth 1"][..]] {
+        let s = Scratch::new();
+        let mut args = vec!["--revision", fx.sha("c0")];
+        args.extend_from_slice(flags);
+        let out = s.clone(&http.http_url("public/nosha.git"), &args);
+        assert_ok(&out);
+        assert!(
+            out.stderr.contains("does not serve commits by SHA"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(head(&s.dest()), fx.sha("c0"));
+        assert_detached(&s.dest());
+        assert_clean(&s.dest());
+    }
+}
+
+#[test]
+fn short_shas() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    // A tip (c4 = feature) is settled from the ref list; c0 is found in the history.
+    for key in ["c4", "c0"] {
+        let s = Scratch::new();
+        let short = &fx.sha(key)[..8];
+        let out = s.clone(&http.http_url("public/nosha.git"), &["--revision", short]);
+        assert_ok(&out);
+        assert_eq!(head(&s.dest()), fx.sha(key), "{key}");
+        assert_detached(&s.dest());
+    }
+    let s = Scratch::new();
+    let out = s.clone(
+        &http.http_url("public/basic.git"),
+        &["--revision", &fx.ambiguous_prefix],
+    );
+    assert_code(&out, 5);
+    assert!(out.stderr.contains("ambiguous"), "{}", out.stderr);
+    assert!(
+        !s.dest().exists(),
+        "a failed fresh clone leaves nothing behind"
+    );
+}
+
+#[test]
+fn depth_limits_history_over_http_and_git_daemon() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let daemon = GitDaemon::start();
+    for url in [http.http_url("public/deep.git"), daemon.url("deep.git")] {
+        let s = Scratch::new();
+        let out = s.clone(&url, &["--flags", r#"["--depth 5"]"#, "--report", "-"]);
+        assert_ok(&out);
+        assert_eq!(head(&s.dest()), fx.sha("deep39"));
+        assert_eq!(
+            git_out(&s.dest(), &["rev-list", "--count", "HEAD"]),
+            "5",
+            "{url}"
+        );
+        assert_eq!(report(&out)["depth"], 5);
+        assert_branch(&s.dest(), "main");
+    }
+}
+
+#[test]
+fn every_url_scheme() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let daemon = GitDaemon::start();
+    let local = fx.repo("basic.git");
+    let urls = [
+        http.http_url("public/basic.git"),
+        http.https_url("public/basic.git"),
+        daemon.url("basic.git"),
+        format!("file://{}", local.display()),
+        local.display().to_string(),
+    ];
+    let ca = common::ca_file();
+    for url in urls {
+        let s = Scratch::new();
+        let out = s.clone(
+            &url,
+            &["--revision", "feature", "--ca-file", ca.to_str().unwrap()],
+        );
+        assert_ok(&out);
+        assert_eq!(head(&s.dest()), fx.sha("c4"), "{url}");
+        assert_clean(&s.dest());
+    }
+}
+
+#[test]
+fn depth_on_a_local_path_is_ignored_with_a_warning() {
+    let fx = fixtures();
+    let s = Scratch::new();
+    let out = s.clone(
+        fx.repo("deep.git").to_str().unwrap(),
+        &["--flags", "--depth 1", "--report", "-"],
+    );
+    assert_ok(&out);
+    assert!(
+        out.stderr.contains("--depth 1 is ignored"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(git_out(&s.dest(), &["rev-list", "--count", "HEAD"]), "40");
+    assert_eq!(report(&out)["shallow"], false);
+}
+
+#[test]
+fn https_with_an_untrusted_certificate_is_a_trust_failure() {
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    let out = s.clone(&http.https_url("public/basic.git"), &[]);
+    assert_code(&out, 8);
+    assert!(out.stderr.contains("--ca-file"), "{}", out.stderr);
+    let other = common::other_ca_file();
+    let out = s.clone(
+        &http.https_url("public/basic.git"),
+        &["--ca-file", other.to_str().unwrap()],
+    );
+    assert_code(&out, 8);
+    // The explicit opt-out works, loudly.
+    let out = s.clone(
+        &http.https_url("public/basic.git"),
+        &["--flags", "-c http.sslVerify=false"],
+    );
+    assert_ok(&out);
+    assert!(
+        out.stderr.to_lowercase().contains("insecure"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn check_resolves_without_writing() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let url = http.http_url("public/nosha.git");
+    let s = Scratch::new();
+    let cases = [
+        (None, format!("{}\trefs/heads/trunk", fx.sha("c3"))),
+        (Some("v1.0"), format!("{}\trefs/tags/v1.0", fx.sha("c2"))),
+        (
+            Some("refs/pull/1/head"),
+            format!("{}\trefs/pull/1/head", fx.sha("c6")),
+        ),
+        (Some(fx.sha("c0")), fx.sha("c0").to_string()),
+        (Some(&fx.sha("c0")[..9]), fx.sha("c0").to_string()),
+        (Some(fx.sha("c2")), fx.sha("c2").to_string()),
+    ];
+    for (rev, expected) in cases {
+        let mut cmd = gitinit();
+        cmd.current_dir(s.dir.path()).args(["check", "--url", &url]);
+        if let Some(r) = rev {
+            cmd.args(["--revision", r]);
+        }
+        let out = run(&mut cmd);
+        assert_ok(&out);
+        assert_eq!(out.stdout.trim_end(), expected, "{rev:?}");
+    }
+    assert_eq!(
+        std::fs::read_dir(s.dir.path()).unwrap().count(),
+        0,
+        "check wrote nothing"
+    );
+
+    let out = run(gitinit().args(["check", "--url", &url, "--revision", "nope"]));
+    assert_code(&out, 5);
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn missing_revisions_exit_5_with_close_names() {
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    let out = s.clone(
+        &http.http_url("public/basic.git"),
+        &["--revision", "release-1.0"],
+    );
+    assert_code(&out, 5);
+    assert!(
+        out.stderr.contains("Release-1.0"),
+        "suggests the name that differs in case: {}",
+        out.stderr
+    );
+    assert!(!s.dest().exists());
+    for url in [
+        http.http_url("public/basic.git"),
+        http.http_url("public/nosha.git"),
+    ] {
+        let out = s.clone(
+            &url,
+            &["--revision", "0123456789abcdef0123456789abcdef01234567"],
+        );
+        assert_code(&out, 5);
+    }
+}
+
+#[test]
+fn an_empty_repository_exits_5() {
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    let out = s.clone(&http.http_url("public/empty.git"), &[]);
+    assert_code(&out, 5);
+    assert!(out.stderr.contains("no commits yet"), "{}", out.stderr);
+}
+
+#[test]
+fn invalid_input_exits_2_before_any_network_access() {
+    let s = Scratch::new();
+    for url in [
+        "htp://example.com/r.git",
+        "https://",
+        "https://example.com:70000/r.git",
+        "ext::sh -c id",
+    ] {
+        let out = s.clone(url, &[]);
+        assert_code(&out, 2);
+    }
+    let out = run(gitinit().args(["clone", "--dest"]).arg(s.dest()));
+    assert_code(&out, 2);
+    assert!(out.stderr.contains("--url"), "{}", out.stderr);
+    for flag in [
+        "--mirror",
+        "--upload-pack=touch /tmp/x",
+        "-c core.sshCommand=touch",
+    ] {
+        let out = s.clone("https://example.com/r.git", &["--flags", flag]);
+        assert_code(&out, 2);
+    }
+    let out = s.clone("https://example.com/r.git", &["--flags", "--bogus"]);
+    assert!(
+        out.stderr.contains("--depth N"),
+        "lists the supported flags: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_missing_repository_exits_4() {
+    let http = HttpServer::start();
+    let daemon = GitDaemon::start();
+    let s = Scratch::new();
+    for url in [
+        http.http_url("public/nothere.git"),
+        daemon.url("nothere.git"),
+        s.path("nothere").display().to_string(),
+    ] {
+        let out = s.clone(&url, &[]);
+        assert_code(&out, 4);
+        assert!(!s.dest().exists(), "{url}");
+    }
+}
+
+#[test]
+fn an_unreachable_server_exits_6() {
+    let port = common::free_port();
+    let s = Scratch::new();
+    let out = s.clone(
+        &format!("http://127.0.0.1:{port}/r.git"),
+        &["--retries", "0"],
+    );
+    assert_code(&out, 6);
+}
+
+#[test]
+fn a_destination_that_holds_something_else_exits_7_unless_clean() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.dest()).unwrap();
+    std::fs::write(s.dest().join("precious.txt"), "x").unwrap();
+    let url = http.http_url("public/basic.git");
+    let out = s.clone(&url, &[]);
+    assert_code(&out, 7);
+    assert!(out.stderr.contains("--clean"), "{}", out.stderr);
+    assert!(
+        s.dest().join("precious.txt").exists(),
+        "nothing removed without --clean"
+    );
+    let out = s.clone(&url, &["--clean"]);
+    assert_ok(&out);
+    assert!(!s.dest().join("precious.txt").exists());
+    assert_eq!(head(&s.dest()), fx.sha("c3"));
+
+    // A checkout of another repository is not ours either.
+    let out = s.clone(&http.http_url("public/deep.git"), &[]);
+    assert_code(&out, 7);
+
+    let file = s.path("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = run(gitinit()
+        .args(["clone", "--url", &url, "--dest"])
+        .arg(&file));
+    assert_code(&out, 7);
+}
+
+#[test]
+fn lost_found_counts_as_empty_and_a_rerun_updates_in_place() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.dest().join("lost+found")).unwrap();
+    let url = http.http_url("public/basic.git");
+    assert_ok(&s.clone(&url, &["--revision", "feature"]));
+    std::fs::write(s.dest().join("untracked.txt"), "x").unwrap();
+    let out = s.clone(&url, &["--revision", "v1.0", "--report", "-"]);
+    assert_ok(&out);
+    assert_eq!(head(&s.dest()), fx.sha("c2"));
+    assert!(!s.dest().join("untracked.txt").exists());
+    assert_detached(&s.dest());
+    // Back to a branch, then the same revision again: nothing left to fetch.
+    assert_ok(&s.clone(&url, &["--revision", "feature"]));
+    assert_branch(&s.dest(), "feature");
+    let out = s.clone(&url, &["--revision", "feature", "--report", "-"]);
+    assert_ok(&out);
+    assert_eq!(report(&out)["received_bytes"], 0);
+}
+
+#[test]
+fn https_credentials_from_env_and_url_never_leak() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let url = http.http_url("private/basic.git");
+    let password = "s3cr:et@/%x";
+
+    // No credentials, wrong ones: exit 3, once (no loop).
+    let s = Scratch::new();
+    assert_code(&s.clone(&url, &[]), 3);
+    let mut cmd = gitinit();
+    cmd.env("POLYAXON_GIT_CREDENTIALS", "alice:wrong-password")
+        .args(["clone", "--url", &url, "--dest"])
+        .arg(s.dest());
+    let out = run(&mut cmd);
+    assert_code(&out, 3);
+    assert!(!out.stderr.contains("wrong-password"));
+
+    let term = s.path("termination-log");
+    let mut cmd = gitinit();
+    cmd.env("POLYAXON_GIT_CREDENTIALS", format!("alice:{password}"))
+        .env("GITINIT_TERMINATION_LOG", &term)
+        .args(["clone", "-v", "--report", "-", "--url", &url, "--dest"])
+        .arg(s.dest());
+    let out = run(&mut cmd);
+    assert_ok(&out);
+    assert_eq!(head(&s.dest()), fx.sha("c3"));
+    common::assert_no_secret(&[&out.stdout, &out.stderr], &s.dest(), password);
+
+    // user-info in the URL works and is stripped before it is stored or printed.
+    let s2 = Scratch::new();
+    let with_userinfo = url.replace("http://", "http://bob:plainpass@");
+    let out = s2.clone(&with_userinfo, &["--report", "-"]);
+    assert_ok(&out);
+    assert_eq!(git_out(&s2.dest(), &["config", "remote.origin.url"]), url);
+    assert_eq!(report(&out)["url"], url);
+    common::assert_no_secret(&[&out.stdout, &out.stderr], &s2.dest(), "plainpass");
+}
+
+#[test]
+fn failures_go_to_the_termination_log_and_json_logs_are_json() {
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    let term = s.path("termination-log");
+    let mut cmd = gitinit();
+    cmd.env("GITINIT_TERMINATION_LOG", &term)
+        .args([
+            "clone",
+            "--url",
+            &http.http_url("public/basic.git"),
+            "--revision",
+            "nope",
+            "--dest",
+        ])
+        .arg(s.dest());
+    let out = run(&mut cmd);
+    assert_code(&out, 5);
+    let last = out.stderr.lines().last().unwrap();
+    assert_eq!(std::fs::read_to_string(&term).unwrap().trim_end(), last);
+
+    let mut cmd = gitinit();
+    cmd.env("GITINIT_PROGRESS_INTERVAL_MS", "0").args([
+        "clone",
+        "--log-format",
+        "json",
+        "--url",
+        &http.http_url("public/deep.git"),
+        "--dest",
+    ]);
+    cmd.arg(s.dest());
+    let out = run(&mut cmd);
+    assert_ok(&out);
+    let mut saw_progress = false;
+    for line in out.stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string());
+        saw_progress |= v["phase"] == "fetch" && v["objects"].is_u64();
+    }
+    assert!(
+        saw_progress,
+        "progress lines while fetching: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn version_names_libgit2_and_transports() {
+    let out = run(gitinit().arg("--version"));
+    assert_ok(&out);
+    assert!(out.stdout.contains("libgit2 1."), "{}", out.stdout);
+    for t in ["https", "ssh", "git", "file"] {
+        assert!(out.stdout.contains(t), "{}", out.stdout);
+    }
+}

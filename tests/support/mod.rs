@@ -1,0 +1,491 @@
+//! The test harness: fixture repositories built once per test process (cached on disk, shared
+//! safely between processes), and real git servers started per test on free 127.0.0.1 ports,
+//! stopped by `Drop` (also when a test panics) and by the kernel if the test process dies.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------------------------------------
+// Environment
+
+/// Every variable a test process may see. The machine sets GIT_SSL_CAINFO, SSL_CERT_FILE and
+/// CURL_CA_BUNDLE globally, and a developer may have proxies or POLYAXON_* set: none of it leaks.
+pub fn clean_env(cmd: &mut Command, home: &Path) {
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("LANG", "C")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0");
+}
+
+/// A directory for HOME and other scratch of one process; kept for the test process's life.
+fn scratch_home() -> PathBuf {
+    static HOME: OnceLock<TempDir> = OnceLock::new();
+    HOME.get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .to_path_buf()
+}
+
+pub fn git(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    clean_env(&mut cmd, &scratch_home());
+    cmd.current_dir(dir);
+    cmd
+}
+
+pub fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = git(dir).args(args).output().expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {} failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The gitinit binary under test, in a clean environment.
+pub fn gitinit() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gitinit"));
+    clean_env(&mut cmd, &scratch_home());
+    cmd
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs to completion; a hang is killed after two minutes and fails the test.
+pub fn run(cmd: &mut Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the command hung for 2 minutes: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    Output {
+        code: status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+/// Fails when `secret` appears in any output, or in any file under `dir` (`.git/config` too).
+pub fn assert_no_secret(outputs: &[&str], dir: &Path, secret: &str) {
+    for (i, o) in outputs.iter().enumerate() {
+        assert!(!o.contains(secret), "output {i} holds the secret: {o}");
+    }
+    fn walk(p: &Path, secret: &str) {
+        for entry in std::fs::read_dir(p).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, secret);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                let hay = String::from_utf8_lossy(&bytes);
+                assert!(!hay.contains(secret), "{} holds the secret", path.display());
+            }
+        }
+    }
+    if dir.exists() {
+        walk(dir, secret);
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!(
+                "{what} exited ({st}) before listening: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "{what} did not listen on {port}: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// Started children die with the test thread that started them, if the test process is killed
+/// before their `Drop` runs.
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// Kills and reaps a server. PID 1 here reaps slowly, but we are the parent, so `wait` reaps.
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Whether a pid names a live (not zombie) process.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
+            !matches!(state, Some("Z") | Some("X"))
+        }
+        Err(_) => false,
+    }
+}
+
+fn git_exec_path() -> PathBuf {
+    let out = git(Path::new("/")).arg("--exec-path").output().unwrap();
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixture repositories
+
+pub struct Fixtures {
+    /// Bare repositories: basic.git, nosha.git, empty.git, deep.git.
+    pub repos: PathBuf,
+    commits: HashMap<String, String>,
+    /// 7 hex digits shared by two blobs of basic.git: an ambiguous short SHA.
+    pub ambiguous_prefix: String,
+    /// The harness CA (signed the HTTPS server's certificate) and one that did not.
+    pub ca: PathBuf,
+    pub other_ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+impl Fixtures {
+    pub fn repo(&self, name: &str) -> PathBuf {
+        self.repos.join(name)
+    }
+    /// Commits by label: c0..c6 (see the script), deep0..deep39.
+    pub fn sha(&self, key: &str) -> &str {
+        self.commits
+            .get(key)
+            .unwrap_or_else(|| panic!("no fixture commit {key}"))
+    }
+}
+
+/// basic.git: HEAD -> trunk (neither main nor master). trunk: c0 - c1 - c2 - c3 (c0 is no
+/// ref's tip); feature: c2 - c4;
+/// Release-1.0: c3 - c5; tag `light` -> c1; annotated `v1.0` -> c2; refs/pull/1/head -> c6
+/// (on c3, reachable from nothing else). c3 adds two blobs whose SHA-1s share `b2664c8`.
+/// nosha.git: the same refs with git's default upload-pack (no SHA wants).
+const FIXTURE_SCRIPT: &str = r##"
+set -euo pipefail
+export GIT_AUTHOR_NAME=Fixture GIT_AUTHOR_EMAIL=fixture@example.com
+export GIT_COMMITTER_NAME=Fixture GIT_COMMITTER_EMAIL=fixture@example.com
+n=0
+commit() { # message
+  n=$((n+1))
+  export GIT_AUTHOR_DATE="2024-01-01T00:00:${n}Z" GIT_COMMITTER_DATE="2024-01-01T00:00:${n}Z"
+  git add -A && git commit -q -m "$1"
+  echo "$1 $(git rev-parse HEAD)" >> $ROOT/shas.txt
+}
+W=$ROOT/work
+mkdir -p $W && cd $W && git init -q -b trunk .
+echo "c0" > file.txt; commit c0
+echo "c1" > file.txt; echo "# basic" > README.md; commit c1
+git tag light
+echo "c2" > file.txt; commit c2
+git tag -a v1.0 -m "release 1.0"
+git checkout -q -b feature; echo "c4" > file.txt; commit c4
+git checkout -q trunk
+echo "c3" > file.txt; mkdir -p collide; printf 'collide 826\n' > collide/a; printf 'collide 4561\n' > collide/b; commit c3
+git checkout -q -b Release-1.0; echo "c5" > file.txt; commit c5
+git checkout -q --detach trunk; echo "c6" > file.txt; commit c6
+git update-ref refs/pull/1/head HEAD
+git checkout -q trunk
+echo "v1.0-tag-object $(git rev-parse v1.0)" >> $ROOT/shas.txt
+mkdir -p $ROOT/repos
+git clone -q --bare --mirror $W $ROOT/repos/basic.git
+git clone -q --bare --mirror $W $ROOT/repos/nosha.git
+git -C $ROOT/repos/basic.git symbolic-ref HEAD refs/heads/trunk
+git -C $ROOT/repos/nosha.git symbolic-ref HEAD refs/heads/trunk
+for k in allowReachableSHA1InWant allowTipSHA1InWant allowAnySHA1InWant; do
+  git -C $ROOT/repos/basic.git config uploadpack.$k true
+done
+git init -q --bare $ROOT/repos/empty.git
+D=$ROOT/deepwork; mkdir -p $D && cd $D && git init -q -b main .
+for i in $(seq 0 39); do echo "deep $i" > deep.txt; commit "deep$i"; done
+git clone -q --bare $D $ROOT/repos/deep.git
+for r in $ROOT/repos/*.git; do git -C $r config http.receivepack false; git -C $r update-server-info; done
+rm -rf $W $D
+# A CA, a server certificate it signs (for 127.0.0.1 and localhost), and an unrelated CA.
+cd $ROOT && mkdir -p tls && cd tls
+openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=gitinit test CA" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+  -keyout ca.key -out ca.pem 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=other CA" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+  -keyout other.key -out other-ca.pem 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' > ext.cnf
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -extfile ext.cnf -out server.pem 2>/dev/null
+cat server.pem server.key > server-bundle.pem
+"##;
+
+pub fn fixtures() -> &'static Fixtures {
+    static FX: OnceLock<Fixtures> = OnceLock::new();
+    FX.get_or_init(build_fixtures)
+}
+
+fn build_fixtures() -> Fixtures {
+    // Keyed by the script's hash: a changed script builds anew; processes share a finished one.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in FIXTURE_SCRIPT.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let root = base.join(format!("fixtures-{h:016x}"));
+    if !root.join("shas.txt").exists() {
+        let tmp = base.join(format!("fixtures-{h:016x}.tmp{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        let out = {
+            let mut cmd = Command::new("bash");
+            clean_env(&mut cmd, &scratch_home());
+            cmd.arg("-c")
+                .arg(FIXTURE_SCRIPT)
+                .env("ROOT", &tmp)
+                .output()
+                .unwrap()
+        };
+        assert!(
+            out.status.success(),
+            "building fixtures failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Another process may have won the race: then ours is thrown away.
+        if std::fs::rename(&tmp, &root).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+    }
+    let commits = std::fs::read_to_string(root.join("shas.txt"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Fixtures {
+        repos: root.join("repos"),
+        commits,
+        ambiguous_prefix: "b2664c8".into(),
+        ca: root.join("tls/ca.pem"),
+        other_ca: root.join("tls/other-ca.pem"),
+        server_cert: root.join("tls/server.pem"),
+        server_key: root.join("tls/server.key"),
+    }
+}
+
+pub fn ca_file() -> PathBuf {
+    fixtures().ca.clone()
+}
+
+pub fn other_ca_file() -> PathBuf {
+    fixtures().other_ca.clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/// lighttpd + git-http-backend: `/public/<repo>` open, `/private/<repo>` behind Basic auth
+/// (alice:`s3cr:et@/%x`, bob:`plainpass`), `/redirect/<repo>` answering 301 to `/public/`;
+/// one process serving HTTP and HTTPS (the harness CA's certificate).
+pub struct HttpServer {
+    child: Child,
+    pub http_port: u16,
+    pub https_port: u16,
+    dir: TempDir,
+}
+
+impl HttpServer {
+    pub fn start() -> HttpServer {
+        let fx = fixtures();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("users"), "alice:s3cr:et@/%x\nbob:plainpass\n").unwrap();
+        let backend = git_exec_path().join("git-http-backend");
+        let bundle = fx.server_cert.parent().unwrap().join("server-bundle.pem");
+        let (http_port, https_port) = (free_port(), free_port());
+        let conf = format!(
+            r#"
+server.document-root = "{d}"
+server.bind = "127.0.0.1"
+server.port = {http_port}
+server.errorlog = "{d}/error.log"
+accesslog.filename = "{d}/access.log"
+server.pid-file = "{d}/lighttpd.pid"
+server.stream-response-body = 1
+server.modules = ("mod_alias", "mod_redirect", "mod_auth", "mod_authn_file", "mod_setenv", "mod_cgi", "mod_openssl", "mod_accesslog")
+alias.url = ("/public/" => "{backend}/", "/private/" => "{backend}/")
+url.redirect = ("^/redirect/(.*)$" => "/public/$1")
+cgi.assign = ("" => "")
+setenv.set-environment = ("GIT_PROJECT_ROOT" => "{repos}", "GIT_HTTP_EXPORT_ALL" => "1")
+auth.backend = "plain"
+auth.backend.plain.userfile = "{d}/users"
+auth.require = ("/private/" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
+$SERVER["socket"] == "127.0.0.1:{https_port}" {{
+  ssl.engine = "enable"
+  ssl.pemfile = "{bundle}"
+}}
+"#,
+            d = d.display(),
+            backend = backend.display(),
+            repos = fx.repos.display(),
+            bundle = bundle.display(),
+        );
+        std::fs::write(d.join("lighttpd.conf"), conf).unwrap();
+        let mut cmd = Command::new("lighttpd");
+        clean_env(&mut cmd, d);
+        cmd.args(["-D", "-f"])
+            .arg(d.join("lighttpd.conf"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("stderr.log")).unwrap());
+        die_with_parent(&mut cmd);
+        let mut child = cmd
+            .spawn()
+            .expect("lighttpd starts (apt-get install lighttpd lighttpd-mod-openssl)");
+        wait_for_port(http_port, &mut child, "lighttpd", &d.join("stderr.log"));
+        wait_for_port(
+            https_port,
+            &mut child,
+            "lighttpd (https)",
+            &d.join("error.log"),
+        );
+        HttpServer {
+            child,
+            http_port,
+            https_port,
+            dir,
+        }
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.http_port)
+    }
+
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}/{path}", self.https_port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Access and error logs, to see which requests were made.
+    pub fn log(&self) -> String {
+        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
+        format!("{}{}", read("access.log"), read("error.log"))
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// git daemon serving the fixture repositories (upload-pack only).
+pub struct GitDaemon {
+    child: Child,
+    pub port: u16,
+    _dir: TempDir,
+}
+
+impl GitDaemon {
+    pub fn start() -> GitDaemon {
+        let fx = fixtures();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("daemon.log");
+        let mut cmd = Command::new(git_exec_path().join("git-daemon"));
+        clean_env(&mut cmd, dir.path());
+        cmd.arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", fx.repos.display()))
+            .args(["--export-all", "--reuseaddr"])
+            .arg(&fx.repos)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().expect("git-daemon starts");
+        wait_for_port(port, &mut child, "git daemon", &log);
+        GitDaemon {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
