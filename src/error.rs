@@ -137,6 +137,11 @@ pub fn classify_git2(err: &git2::Error, url: &str) -> Error {
             hint: "For a self-hosted server with its own CA, pass the CA bundle with --ca-file (GITINIT_CA_FILE)".into(),
         };
     }
+    if lower.contains("proxy") {
+        return net(format!(
+            "the proxy failed: {msg} (check HTTPS_PROXY / HTTP_PROXY; proxy credentials go in its URL as http://user:password@proxy:port)"
+        ));
+    }
     if err.code() == K::Auth
         || lower.contains("401")
         || lower.contains("403")

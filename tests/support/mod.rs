@@ -351,7 +351,8 @@ pub fn other_ca_file() -> PathBuf {
 // Servers
 
 /// lighttpd + git-http-backend: `/public/<repo>` open, `/private/<repo>` behind Basic auth
-/// (alice:`s3cr:et@/%x`, bob:`plainpass`), `/redirect/<repo>` answering 301 to `/public/`;
+/// (alice:`s3cr:et@/%x`, bob:`plainpass`), `/redirect/<repo>` answering 301 to `/public/`,
+/// `/elsewhere/<repo>` redirecting to another host name (`localhost`) under `/private/`;
 /// one process serving HTTP and HTTPS (the harness CA's certificate).
 pub struct HttpServer {
     child: Child,
@@ -380,7 +381,7 @@ server.pid-file = "{d}/lighttpd.pid"
 server.stream-response-body = 1
 server.modules = ("mod_alias", "mod_redirect", "mod_auth", "mod_authn_file", "mod_setenv", "mod_cgi", "mod_openssl", "mod_accesslog")
 alias.url = ("/public/" => "{backend}/", "/private/" => "{backend}/")
-url.redirect = ("^/redirect/(.*)$" => "/public/$1")
+url.redirect = ("^/redirect/(.*)$" => "/public/$1", "^/elsewhere/(.*)$" => "http://localhost:{http_port}/private/$1")
 cgi.assign = ("" => "")
 setenv.set-environment = ("GIT_PROJECT_ROOT" => "{repos}", "GIT_HTTP_EXPORT_ALL" => "1")
 auth.backend = "plain"
@@ -485,6 +486,57 @@ impl GitDaemon {
 }
 
 impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// tinyproxy on loopback; its log records each CONNECT, so a test can prove traffic went
+/// through it. `auth` turns on Basic proxy auth.
+pub struct Proxy {
+    child: Child,
+    pub port: u16,
+    dir: TempDir,
+}
+
+impl Proxy {
+    pub fn start(auth: Option<(&str, &str)>) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let port = free_port();
+        let mut conf = format!(
+            "Port {port}\nListen 127.0.0.1\nAllow 127.0.0.1\nLogLevel Connect\nLogFile \"{}\"\nMaxClients 20\nTimeout 30\n",
+            d.join("proxy.log").display()
+        );
+        if let Some((u, p)) = auth {
+            conf.push_str(&format!("BasicAuth {u} {p}\n"));
+        }
+        std::fs::write(d.join("tinyproxy.conf"), conf).unwrap();
+        let mut cmd = Command::new("tinyproxy");
+        clean_env(&mut cmd, d);
+        cmd.arg("-d")
+            .arg("-c")
+            .arg(d.join("tinyproxy.conf"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("stderr.log")).unwrap());
+        die_with_parent(&mut cmd);
+        let mut child = cmd
+            .spawn()
+            .expect("tinyproxy starts (apt-get install tinyproxy)");
+        wait_for_port(port, &mut child, "tinyproxy", &d.join("stderr.log"));
+        Proxy { child, port, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Proxy {
     fn drop(&mut self) {
         stop(&mut self.child);
     }
