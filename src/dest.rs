@@ -132,10 +132,12 @@ pub fn init(dest: &Path, url: &RepoUrl) -> Result<Repository> {
     let mut opts = RepositoryInitOptions::new();
     opts.external_template(false).mkpath(true);
     let repo = Repository::init_opts(dest, &opts).map_err(io)?;
-    repo.remote("origin", &url.to_string()).map_err(io)?;
+    mark_incomplete(&repo)?;
+    // The marker before origin: a `.git` with an origin is always a managed one (see inspect).
     repo.config()
         .and_then(|mut c| c.set_bool(MANAGED_KEY, true))
         .map_err(io)?;
+    repo.remote("origin", &url.to_string()).map_err(io)?;
     Ok(repo)
 }
 
@@ -173,6 +175,33 @@ pub fn open(dest: &Path) -> Result<Repository> {
             format!("cannot open the checkout there: {}", e.message()),
         )
     })
+}
+
+/// `*.lock` files left in `.git` by a killed run (index.lock, refs, config, shallow). We hold
+/// the destination lock, so no other gitinit is writing: every one of them is stale, and
+/// libgit2 would refuse to write while they exist.
+pub fn remove_stale_locks(git_dir: &Path) -> Result<usize> {
+    fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                // Objects are written under temporary names, never `.lock`: skip the big tree.
+                if entry.file_name() != "objects" {
+                    walk(&path, removed)?;
+                }
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                fs::remove_file(&path)?;
+                *removed += 1;
+            }
+        }
+        Ok(())
+    }
+    let mut removed = 0;
+    walk(git_dir, &mut removed)
+        .map_err(|e| Error::destination(git_dir, format!("cannot remove stale lock files: {e}")))?;
+    Ok(removed)
 }
 
 pub fn mark_incomplete(repo: &Repository) -> Result<()> {

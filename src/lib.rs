@@ -259,8 +259,17 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
     let repo = match &state {
         State::Empty => dest::init(dest, &cfg.url)?,
         State::Ours => {
-            info!(dest = %dest.display(), "updating the existing checkout");
-            dest::open(dest)?
+            let stale = dest::remove_stale_locks(&dest.join(".git"))?;
+            if stale > 0 {
+                warn!(dest = %dest.display(), "removed {stale} lock file(s) left by an interrupted run");
+            }
+            let repo = dest::open(dest)?;
+            if repo.path().join(dest::INCOMPLETE).exists() {
+                info!(dest = %dest.display(), "resuming a checkout an earlier run did not finish");
+            } else {
+                info!(dest = %dest.display(), "updating the existing checkout");
+            }
+            repo
         }
         State::Foreign(what) if cfg.clean => {
             warn!(dest = %dest.display(), "--clean: emptying the destination, which holds {what}");

@@ -541,3 +541,137 @@ impl Drop for Proxy {
         stop(&mut self.child);
     }
 }
+
+/// What the fault-injecting proxy does to each connection.
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// Answer the first `n` connections with an HTTP status (503, 429 with Retry-After: 1),
+    /// then pass traffic through.
+    Status { code: u16, first: usize },
+    /// Accept and never answer.
+    Stall,
+    /// Pass the request, forward `bytes` of the response, then stall forever.
+    StallAfter { bytes: usize },
+}
+
+/// A TCP proxy in the test process, in front of a real server, that injects faults. Its
+/// threads end when the listener is dropped (a poll loop checks a flag).
+pub struct FaultProxy {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    healed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultProxy {
+    pub fn start(target_port: u16, fault: Fault) -> FaultProxy {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let healed = Arc::new(AtomicBool::new(false));
+        let (stop2, conns2, healed2) = (stop.clone(), connections.clone(), healed.clone());
+        std::thread::spawn(move || {
+            let mut held = vec![];
+            while !stop2.load(Ordering::SeqCst) {
+                let (mut client, _) = match listener.accept() {
+                    Ok(c) => c,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                };
+                client.set_nonblocking(false).unwrap();
+                let n = conns2.fetch_add(1, Ordering::SeqCst);
+                if healed2.load(Ordering::SeqCst) {
+                    pipe(client, target_port, usize::MAX, stop2.clone());
+                    continue;
+                }
+                match fault {
+                    Fault::Status { code, first } if n < first => {
+                        let mut buf = [0u8; 4096];
+                        client
+                            .set_read_timeout(Some(Duration::from_secs(2)))
+                            .unwrap();
+                        let _ = client.read(&mut buf);
+                        let body = "try again later\n";
+                        let _ = write!(
+                            client,
+                            "HTTP/1.1 {code} Unavailable\r\nRetry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                    Fault::Stall => held.push(client),
+                    Fault::Status { .. } => pipe(client, target_port, usize::MAX, stop2.clone()),
+                    Fault::StallAfter { bytes } => pipe(client, target_port, bytes, stop2.clone()),
+                }
+            }
+        });
+        FaultProxy {
+            port,
+            stop,
+            healed,
+            connections,
+        }
+    }
+
+    /// From now on, every new connection passes through untouched.
+    pub fn heal(&self) {
+        self.healed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+/// Forwards both ways; after `limit` response bytes the response side stalls until stop.
+fn pipe(
+    client: TcpStream,
+    target_port: u16,
+    limit: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    let server = match TcpStream::connect(("127.0.0.1", target_port)) {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c_read, &mut s_write);
+    });
+    let (mut s_read, mut c_write) = (server, client);
+    std::thread::spawn(move || {
+        let mut sent = 0usize;
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = match s_read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let allowed = limit.saturating_sub(sent).min(n);
+            if c_write.write_all(&buf[..allowed]).is_err() {
+                break;
+            }
+            sent += allowed;
+            if allowed < n {
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                break;
+            }
+        }
+    });
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
