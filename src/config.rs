@@ -16,6 +16,43 @@ pub const CREDENTIALS_ENV: &str = "POLYAXON_GIT_CREDENTIALS";
 /// A git-credentials file (`https://user:pass@host` lines), matched by scheme, host and path.
 pub const CREDENTIALS_STORE_ENV: &str = "POLYAXON_GIT_CREDENTIALS_STORE";
 
+/// An SSH private key, normalised; `Debug` does not show it.
+#[derive(Clone)]
+pub struct SshKey {
+    pub private: String,
+    pub passphrase: Option<String>,
+    /// Where it came from, for messages (`--ssh-key /secrets/id_ed25519`, `GITINIT_SSH_KEY`).
+    pub source: String,
+    pub encrypted: bool,
+}
+
+impl std::fmt::Debug for SshKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SshKey {{ source: {:?}, encrypted: {} }}",
+            self.source, self.encrypted
+        )
+    }
+}
+
+/// Where SSH host keys are checked against.
+#[derive(Debug, Clone)]
+pub enum HostKeys {
+    /// A known_hosts file the user gave (or found in POLYAXON_SSH_PATH).
+    File(PathBuf, crate::ssh::KnownHosts),
+    /// The published keys of github.com, gitlab.com and bitbucket.org, compiled in.
+    Builtin,
+    /// `--insecure-skip-host-key-check`.
+    Skip,
+}
+
+#[derive(Debug, Clone)]
+pub struct SshConfig {
+    pub key: Option<SshKey>,
+    pub host_keys: HostKeys,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportTarget {
     Stdout,
@@ -52,6 +89,8 @@ pub struct Config {
     pub retries: u32,
     /// Allow emptying a destination that holds something else.
     pub clean: bool,
+    /// SSH key and host-key trust (only for ssh URLs).
+    pub ssh: Option<SshConfig>,
     /// The HTTP(S) proxy this URL goes through, from HTTPS_PROXY/HTTP_PROXY/NO_PROXY.
     pub proxy: Option<String>,
     /// Warnings decided while resolving, logged once logging is up.
@@ -106,6 +145,10 @@ pub fn resolve(
 
     let credentials = resolve_credentials(conn, &url, env)?;
     let proxy = crate::proxy::choose(&url, env)?;
+    let ssh = match url.scheme {
+        crate::remote_url::Scheme::Ssh => Some(resolve_ssh(conn, cwd, env, &mut warnings)?),
+        _ => None,
+    };
 
     if !flags.ssl_verify {
         warnings.push(
@@ -166,6 +209,7 @@ pub fn resolve(
         retries: conn.retries,
         clean: clone.is_some_and(|c| c.clean),
         proxy,
+        ssh,
         warnings,
         flags,
     })
@@ -215,6 +259,106 @@ fn resolve_credentials(
         url.port,
         &url.path,
     ))
+}
+
+fn resolve_ssh(
+    conn: &ConnArgs,
+    cwd: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<SshConfig> {
+    let auth = |detail: String| Error::Auth {
+        url: "the SSH key".into(),
+        detail,
+        hint: "Give the private key with --ssh-key FILE, GITINIT_SSH_KEY or POLYAXON_SSH_PATH"
+            .into(),
+    };
+    let read = |path: &Path, what: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|e| auth(format!("cannot read {what} {}: {e}", path.display())))
+    };
+    let ssh_path = env("POLYAXON_SSH_PATH")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| cwd.join(p.trim()));
+    let raw: Option<(String, String)> = if let Some(file) = &conn.ssh_key {
+        let file = cwd.join(file);
+        Some((
+            read(&file, "the SSH key")?,
+            format!("--ssh-key {}", file.display()),
+        ))
+    } else if let Some(text) = env("GITINIT_SSH_KEY").filter(|t| !t.trim().is_empty()) {
+        Some((text, "GITINIT_SSH_KEY".to_string()))
+    } else if let Some(dir) = &ssh_path {
+        let named = env("POLYAXON_SSH_PRIVATE_KEY").filter(|n| !n.trim().is_empty());
+        let candidates: Vec<String> = match named {
+            Some(n) => vec![n.trim().to_string()],
+            None => ["id_ed25519", "id_ecdsa", "id_rsa"]
+                .map(String::from)
+                .to_vec(),
+        };
+        let found = candidates.iter().map(|n| dir.join(n)).find(|p| p.is_file());
+        match found {
+            Some(p) => Some((
+                read(&p, "the SSH key")?,
+                format!("POLYAXON_SSH_PATH {}", p.display()),
+            )),
+            None => {
+                return Err(auth(format!(
+                    "POLYAXON_SSH_PATH={} holds none of {}",
+                    dir.display(),
+                    candidates.join(", ")
+                )))
+            }
+        }
+    } else {
+        None
+    };
+    let key = match raw {
+        None => None,
+        Some((text, source)) => {
+            let private = crate::ssh::normalize_private_key(&text)
+                .map_err(|problem| auth(format!("{source}: {problem}")))?;
+            let encrypted = crate::ssh::is_encrypted(&private);
+            let passphrase = env("GITINIT_SSH_KEY_PASSPHRASE").filter(|p| !p.is_empty());
+            if encrypted && passphrase.is_none() {
+                return Err(auth(format!(
+                    "{source} is encrypted and GITINIT_SSH_KEY_PASSPHRASE is not set"
+                )));
+            }
+            Some(SshKey {
+                private,
+                passphrase,
+                source,
+                encrypted,
+            })
+        }
+    };
+    let host_keys = if conn.insecure_skip_host_key_check {
+        warnings.push(
+            "insecure: SSH host keys are not verified (--insecure-skip-host-key-check); anyone on the network path can impersonate the server".into(),
+        );
+        HostKeys::Skip
+    } else {
+        let file = conn.known_hosts.as_ref().map(|f| cwd.join(f)).or_else(|| {
+            ssh_path
+                .as_ref()
+                .map(|d| d.join("known_hosts"))
+                .filter(|p| p.is_file())
+        });
+        match file {
+            Some(f) => {
+                let text = std::fs::read_to_string(&f).map_err(|e| {
+                    Error::invalid(format!(
+                        "--known-hosts {}: cannot read it: {e}",
+                        f.display()
+                    ))
+                })?;
+                HostKeys::File(f, crate::ssh::KnownHosts::parse(&text))
+            }
+            None => HostKeys::Builtin,
+        }
+    };
+    Ok(SshConfig { key, host_keys })
 }
 
 pub fn parse_duration(t: &str) -> Result<Duration> {

@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod remote_url;
 pub mod report;
 pub mod revision;
+pub mod ssh;
 
 use std::io::Write;
 use std::path::Path;

@@ -11,9 +11,10 @@ use git2::{
 };
 use tracing::debug;
 
-use crate::config::Config;
+use crate::config::{Config, HostKeys};
 use crate::error::{classify_git2, Error};
 use crate::progress::Progress;
+use crate::ssh::HostKeyStatus;
 
 pub struct Session<'a> {
     pub cfg: &'a Config,
@@ -23,6 +24,8 @@ pub struct Session<'a> {
     /// Set by the credentials callback when it gives up, so the failure is reported as an
     /// authentication problem rather than libgit2's generic callback error.
     auth_failure: RefCell<Option<(String, Option<String>)>>,
+    /// Set by the certificate callback when it refuses a host key.
+    trust_failure: RefCell<Option<(String, String)>>,
     cred_attempts: Cell<u32>,
 }
 
@@ -33,13 +36,19 @@ impl<'a> Session<'a> {
             progress: RefCell::new(Progress::new(quiet)),
             received_bytes: Cell::new(0),
             auth_failure: RefCell::new(None),
+            trust_failure: RefCell::new(None),
             cred_attempts: Cell::new(0),
         }
     }
 
     /// Credentials are offered once per connection attempt: libgit2 calls the callback again
     /// after a rejection, and answering again would loop on a wrong password.
-    fn credentials(&self, url: &str, allowed: CredentialType) -> Result<Cred, git2::Error> {
+    fn credentials(
+        &self,
+        url: &str,
+        user_from_url: Option<&str>,
+        allowed: CredentialType,
+    ) -> Result<Cred, git2::Error> {
         let attempt = self.cred_attempts.get() + 1;
         self.cred_attempts.set(attempt);
         let fail = |detail: &str| {
@@ -64,6 +73,24 @@ impl<'a> Session<'a> {
             ));
             return Err(git2::Error::from_str(&detail));
         }
+        let ssh_user = user_from_url.filter(|u| !u.is_empty()).unwrap_or("git");
+        if allowed.contains(CredentialType::SSH_KEY) {
+            let key = self.cfg.ssh.as_ref().and_then(|s| s.key.as_ref());
+            return match (key, attempt) {
+                (Some(k), 1) => {
+                    debug!(user = ssh_user, source = %k.source, "offering the SSH key");
+                    Cred::ssh_key_from_memory(ssh_user, None, &k.private, k.passphrase.as_deref())
+                }
+                (Some(k), _) => fail(&format!(
+                    "Permission denied (publickey): the server did not accept the key from {}",
+                    k.source
+                )),
+                (None, _) => fail("the server asks for an SSH key and none was given"),
+            };
+        }
+        if allowed.contains(CredentialType::USERNAME) {
+            return Cred::username(ssh_user);
+        }
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             return match (&self.cfg.credentials, attempt) {
                 (Some(c), 1) => {
@@ -81,15 +108,8 @@ impl<'a> Session<'a> {
 
     pub fn callbacks(&self) -> RemoteCallbacks<'_> {
         let mut cb = RemoteCallbacks::new();
-        cb.credentials(move |url, _user, allowed| self.credentials(url, allowed));
-        let ssl_verify = self.cfg.flags.ssl_verify;
-        cb.certificate_check(move |_cert, _host| {
-            Ok(if ssl_verify {
-                CertificateCheckStatus::CertificatePassthrough
-            } else {
-                CertificateCheckStatus::CertificateOk
-            })
-        });
+        cb.credentials(move |url, user, allowed| self.credentials(url, user, allowed));
+        cb.certificate_check(move |cert, host| self.check_certificate(cert, host));
         cb.transfer_progress(move |p| {
             self.progress.borrow_mut().transfer(&p);
             true
@@ -126,37 +146,139 @@ impl<'a> Session<'a> {
         fo
     }
 
+    fn check_certificate(
+        &self,
+        cert: &git2::cert::Cert<'_>,
+        host: &str,
+    ) -> Result<CertificateCheckStatus, git2::Error> {
+        let Some(hostkey) = cert.as_hostkey() else {
+            // TLS: libgit2 has verified the chain already; we only override on request.
+            return Ok(if self.cfg.flags.ssl_verify {
+                CertificateCheckStatus::CertificatePassthrough
+            } else {
+                CertificateCheckStatus::CertificateOk
+            });
+        };
+        let Some(ssh) = &self.cfg.ssh else {
+            return Ok(CertificateCheckStatus::CertificatePassthrough);
+        };
+        let Some(blob) = hostkey.hostkey() else {
+            return self.trust_fail(
+                format!("{host} offered no SSH host key gitinit can check"),
+                String::new(),
+            );
+        };
+        let port = self.cfg.url.port.unwrap_or(22);
+        let (status, source) = match &ssh.host_keys {
+            HostKeys::Skip => return Ok(CertificateCheckStatus::CertificateOk),
+            HostKeys::File(path, known) => (
+                known.check(host, port, blob),
+                format!("known_hosts file {}", path.display()),
+            ),
+            HostKeys::Builtin => (
+                crate::ssh::builtin_known_hosts().check(host, port, blob),
+                "the built-in host keys (github.com, gitlab.com, bitbucket.org)".to_string(),
+            ),
+        };
+        let offered = format!(
+            "{} {}",
+            crate::ssh::key_type_name(blob),
+            crate::ssh::fingerprint_sha256(blob)
+        );
+        let shown_host = if port == 22 {
+            host.to_string()
+        } else {
+            format!("[{host}]:{port}")
+        };
+        match status {
+            HostKeyStatus::Match => Ok(CertificateCheckStatus::CertificateOk),
+            HostKeyStatus::Unknown => self.trust_fail(
+                format!("the SSH host key of {shown_host} is unknown: it offered {offered}, which is not in {source}"),
+                format!("If that fingerprint is the server's (ask its admin, or check the provider's published fingerprints), add its line (`ssh-keyscan -p {port} {host}`) to a known_hosts file and pass it with --known-hosts"),
+            ),
+            HostKeyStatus::Mismatch { .. } | HostKeyStatus::Revoked => self.trust_fail(
+                format!("the SSH host key of {shown_host} has CHANGED or is revoked: it offered {offered}, which does not match {source}"),
+                "This may be an attack (someone between you and the server) or a re-keyed server: do not trust it until its admin confirms the new fingerprint, then update the known_hosts file".into(),
+            ),
+        }
+    }
+
+    fn trust_fail(
+        &self,
+        detail: String,
+        hint: String,
+    ) -> Result<CertificateCheckStatus, git2::Error> {
+        let msg = detail.clone();
+        *self.trust_failure.borrow_mut() = Some((detail, hint));
+        Err(git2::Error::from_str(&msg))
+    }
+
     /// A new connection attempt: credentials may be offered again.
     pub fn reset_attempt(&self) {
         self.cred_attempts.set(0);
         *self.auth_failure.borrow_mut() = None;
+        *self.trust_failure.borrow_mut() = None;
     }
 
     /// Our error for a libgit2 failure of this session.
     pub fn classify(&self, err: git2::Error) -> Error {
         let url = self.cfg.url.to_string();
+        if let Some((detail, hint)) = self.trust_failure.borrow_mut().take() {
+            return Error::Trust { detail, hint };
+        }
+        if let Some(key) = self.cfg.ssh.as_ref().and_then(|s| s.key.as_ref()) {
+            let m = err.message().to_ascii_lowercase();
+            // libssh2 reports a wrong passphrase as an unreadable key format.
+            if m.contains("private key")
+                || m.contains("unsupported") && m.contains("format")
+                || m.contains("passphrase")
+            {
+                let detail = if key.encrypted {
+                    format!("cannot decrypt the SSH key from {}: the passphrase (GITINIT_SSH_KEY_PASSPHRASE) is wrong", key.source)
+                } else {
+                    format!(
+                        "the SSH key from {} cannot be used: {}",
+                        key.source,
+                        err.message()
+                    )
+                };
+                return Error::Auth {
+                    url,
+                    detail,
+                    hint: "Give an ed25519, ECDSA or RSA private key in OpenSSH or PEM format (and its passphrase, if it has one)".into(),
+                };
+            }
+        }
         if let Some((detail, hint)) = self.auth_failure.borrow_mut().take() {
             return Error::Auth {
                 url,
                 detail,
-                hint: hint.unwrap_or_else(|| {
-                    auth_hint(self.cfg.url.host_str(), self.cfg.credentials.as_ref())
-                }),
+                hint: hint.unwrap_or_else(|| auth_hint(self.cfg)),
             };
         }
         match classify_git2(&err, &url) {
             Error::Auth { url, detail, .. } => Error::Auth {
                 url,
                 detail,
-                hint: auth_hint(self.cfg.url.host_str(), self.cfg.credentials.as_ref()),
+                hint: auth_hint(self.cfg),
             },
             e => e,
         }
     }
 }
 
-/// What to do about a refused HTTPS login, in the words of the provider's own settings.
-fn auth_hint(host: &str, credentials: Option<&crate::credentials::Credentials>) -> String {
+/// What to do about a refused login, in the words of the provider's own settings.
+fn auth_hint(cfg: &Config) -> String {
+    if let Some(ssh) = &cfg.ssh {
+        return match &ssh.key {
+            None => "Give the deploy key's private key with --ssh-key FILE, GITINIT_SSH_KEY or POLYAXON_SSH_PATH".into(),
+            Some(_) => "Add this key's public half as a deploy key of this repository (read access), or give the key that is".into(),
+        };
+    }
+    https_hint(cfg.url.host_str(), cfg.credentials.as_ref())
+}
+
+fn https_hint(host: &str, credentials: Option<&crate::credentials::Credentials>) -> String {
     match credentials {
         None => format!(
             "Set {} to `username:password` or an access token that can read this repository",
@@ -179,7 +301,7 @@ fn auth_hint(host: &str, credentials: Option<&crate::credentials::Credentials>) 
 
 #[cfg(test)]
 mod tests {
-    use super::auth_hint;
+    use super::https_hint as auth_hint;
     use crate::credentials::Credentials;
 
     #[test]

@@ -3,6 +3,8 @@
 //! stopped by `Drop` (also when a test panics) and by the kernel if the test process dies.
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
