@@ -23,6 +23,20 @@ pub enum Command {
     Clone(CloneArgs),
     /// Verify URL, credentials and revision without writing anything; print the commit SHA and ref.
     Check(ConnArgs),
+    /// Drop-in for Polyaxon's init container: `initializer git --repo-path P --url U ...`.
+    Initializer(InitializerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitializerArgs {
+    #[command(subcommand)]
+    pub kind: InitializerKind,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InitializerKind {
+    /// What Polyaxon's converter passes to its git init container (`--flags` as a JSON list).
+    Git(CloneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -141,8 +155,22 @@ pub fn command(version: String) -> clap::Command {
 impl Command {
     pub fn conn(&self) -> &ConnArgs {
         match self {
-            Command::Clone(c) => &c.conn,
             Command::Check(c) => c,
+            Command::Clone(c)
+            | Command::Initializer(InitializerArgs {
+                kind: InitializerKind::Git(c),
+            }) => &c.conn,
+        }
+    }
+
+    /// The clone arguments, for `clone` and its Polyaxon spelling.
+    pub fn clone_args(&self) -> Option<&CloneArgs> {
+        match self {
+            Command::Check(_) => None,
+            Command::Clone(c)
+            | Command::Initializer(InitializerArgs {
+                kind: InitializerKind::Git(c),
+            }) => Some(c),
         }
     }
 }

@@ -103,32 +103,53 @@ pub fn resolve(
     cwd: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config> {
-    let (conn, clone): (&ConnArgs, Option<&CloneArgs>) = match command {
-        Command::Clone(c) => (&c.conn, Some(c)),
-        Command::Check(c) => (c, None),
+    let (conn, clone): (&ConnArgs, Option<&CloneArgs>) = (command.conn(), command.clone_args());
+    // Precedence, lowest first: the catalog's schema, then env vars and options (clap has
+    // already merged those two, options winning).
+    let from_catalog = match &conn.connections {
+        Some(path) => {
+            let catalog = crate::catalog::Catalog::load(&cwd.join(path))?;
+            Some(catalog.select(conn.connection.as_deref())?.clone())
+        }
+        None => None,
     };
-    if conn.connections.is_some() {
-        return Err(Error::invalid(
-            "--connections (a connections catalog) is not supported by this build yet: pass --url, --revision and --flags",
-        ));
-    }
-    let url_text = conn.url.as_deref().ok_or_else(|| {
-        Error::invalid("no repository given: pass --url (or GITINIT_URL), e.g. --url https://github.com/org/repo")
-    })?;
-    let url = RepoUrl::parse(url_text, cwd)?;
+    let url_text = conn
+        .url
+        .clone()
+        .or_else(|| from_catalog.as_ref().map(|c| c.url.clone()))
+        .ok_or_else(|| {
+            Error::invalid(
+                "no repository given: pass --url (or GITINIT_URL), e.g. --url https://github.com/org/repo, or a catalog with --connections FILE --connection NAME",
+            )
+        })?;
+    let url = RepoUrl::parse(&url_text, cwd)?;
     if url.is_local() && !Path::new(&url.path).exists() {
         return Err(Error::RepoNotFound {
             url: url.to_string(),
             detail: "no such path".into(),
         });
     }
-    let flags = flags::parse(&conn.flags)?;
+    let flag_values = if conn.flags.is_empty() {
+        from_catalog
+            .as_ref()
+            .map(|c| c.flags.clone())
+            .unwrap_or_default()
+    } else {
+        conn.flags.clone()
+    };
+    let revision_option = conn
+        .revision
+        .clone()
+        .or_else(|| from_catalog.as_ref().and_then(|c| c.revision.clone()));
+    let connection = conn
+        .connection
+        .clone()
+        .or_else(|| from_catalog.as_ref().map(|c| c.name.clone()));
+    let flags = flags::parse(&flag_values)?;
     let mut warnings = flags.warnings.clone();
 
     // SPEC §9: --revision beats -b/--branch in the flags.
-    let revision_text = conn
-        .revision
-        .clone()
+    let revision_text = revision_option
         .filter(|r| !r.trim().is_empty())
         .or_else(|| flags.branch.clone());
     let revision = Revision::parse(revision_text.as_deref())?;
@@ -197,7 +218,7 @@ pub fn resolve(
         revision,
         dest,
         depth,
-        connection: conn.connection.clone(),
+        connection,
         report,
         credentials,
         ca_file,

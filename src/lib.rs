@@ -4,6 +4,7 @@
 //! the [`revision::Target`] against the remote and fetches it, [`git::checkout`] writes the tree,
 //! [`report`] says what happened. [`main`] is the only place where an error becomes an exit code.
 
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod credentials;
@@ -156,7 +157,7 @@ fn run(cli: &Cli) -> Result<()> {
     let session = Session::new(&cfg, quiet);
     let started = Instant::now();
     let report = match &cli.command {
-        Command::Clone(_) => clone(&cfg, &session, started)?,
+        Command::Clone(_) | Command::Initializer(_) => clone(&cfg, &session, started)?,
         Command::Check(_) => {
             let r = check(&cfg, &session, started)?;
             let mut out = std::io::stdout().lock();
