@@ -67,6 +67,10 @@ pub enum Error {
     #[error("{detail}. {hint}")]
     Trust { detail: String, hint: String },
 
+    /// Exit: that of the failure inside the submodule.
+    #[error("submodule `{path}`: {source}")]
+    Submodule { path: String, source: Box<Error> },
+
     /// Exit: 1. A bug, or a libgit2 failure we could not classify.
     #[error("internal error: {0}. This is a bug in gitinit: please report it with the log above")]
     Internal(String),
@@ -106,12 +110,16 @@ impl Error {
             Error::Destination { .. } => ExitCode::Destination,
             Error::Trust { .. } => ExitCode::Trust,
             Error::Internal(_) => ExitCode::Internal,
+            Error::Submodule { source, .. } => source.exit_code(),
         }
     }
 
     /// Whether another attempt could succeed (SPEC §9: only transient network failures).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Network { .. })
+        match self {
+            Error::Submodule { source, .. } => source.is_transient(),
+            e => matches!(e, Error::Network { .. }),
+        }
     }
 }
 

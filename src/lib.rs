@@ -289,9 +289,18 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
     if state == State::Ours {
         dest::mark_incomplete(&repo)?;
     }
+    let env = |k: &str| std::env::var(k).ok();
     let result = with_retry(cfg, || git::fetch::fetch(&repo, s))
-        .and_then(|fetched| git::checkout::checkout(&repo, &fetched, s).map(|()| fetched));
-    let fetched = match result {
+        .and_then(|fetched| git::checkout::checkout(&repo, &fetched, s).map(|()| fetched))
+        .and_then(|fetched| {
+            let subs = if cfg.flags.recurse_submodules {
+                with_retry(cfg, || git::submodule::update(&repo, cfg, s, "", &env))?
+            } else {
+                vec![]
+            };
+            Ok((fetched, subs))
+        });
+    let (fetched, submodules) = match result {
         Ok(f) => f,
         Err(e) => {
             // A fresh clone that failed leaves nothing behind; an update keeps its objects
@@ -311,7 +320,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         reference: fetched.target.ref_name(),
         shallow: repo.is_shallow(),
         depth: if repo.is_shallow() { cfg.depth } else { None },
-        submodules: vec![],
+        submodules,
         duration_ms: started.elapsed().as_millis() as u64,
         received_bytes: s.received_bytes.get(),
         connection: cfg.connection.clone(),

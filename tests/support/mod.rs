@@ -269,6 +269,34 @@ for k in allowReachableSHA1InWant allowTipSHA1InWant allowAnySHA1InWant; do
   git -C $ROOT/repos/basic.git config uploadpack.$k true
 done
 git init -q --bare $ROOT/repos/empty.git
+# Submodules: super -> libs/sub (../sub.git, recorded at s1, not sub's tip s2) -> nested
+# (../nested.git). Gitlinks are written directly: no clone of a local submodule is needed.
+N=$ROOT/nestedwork; mkdir -p $N && cd $N && git init -q -b main .
+echo nested > nested.txt; commit n1
+S=$ROOT/subwork; mkdir -p $S && cd $S && git init -q -b main .
+echo sub > sub.txt
+printf '[submodule "nested"]\n\tpath = nested\n\turl = ../nested.git\n' > .gitmodules
+git update-index --add --cacheinfo 160000,$(git -C $N rev-parse HEAD),nested
+mkdir nested  # an uninitialised submodule is an empty directory: `add -A` keeps the gitlink
+commit s1
+echo "sub after" > sub.txt; commit s2
+P=$ROOT/superwork; mkdir -p $P && cd $P && git init -q -b main .
+echo super > super.txt
+printf '[submodule "libs/sub"]\n\tpath = libs/sub\n\turl = ../sub.git\n' > .gitmodules
+git update-index --add --cacheinfo 160000,$(grep '^s1 ' $ROOT/shas.txt | cut -d' ' -f2),libs/sub
+mkdir -p libs/sub
+commit p1
+B=$ROOT/brokenwork; mkdir -p $B && cd $B && git init -q -b main .
+printf '[submodule "vendor/missing"]\n\tpath = vendor/missing\n\turl = ../missing.git\n' > .gitmodules
+git update-index --add --cacheinfo 160000,$(grep '^n1 ' $ROOT/shas.txt | cut -d' ' -f2),vendor/missing
+mkdir -p vendor/missing; commit b1
+git clone -q --bare $B $ROOT/repos/broken-super.git
+rm -rf $B
+git clone -q --bare $N $ROOT/repos/nested.git
+git clone -q --bare $S $ROOT/repos/sub.git
+git -C $ROOT/repos/sub.git config uploadpack.allowReachableSHA1InWant true
+git clone -q --bare $P $ROOT/repos/super.git
+rm -rf $N $S $P
 D=$ROOT/deepwork; mkdir -p $D && cd $D && git init -q -b main .
 for i in $(seq 0 39); do echo "deep $i" > deep.txt; commit "deep$i"; done
 git clone -q --bare $D $ROOT/repos/deep.git

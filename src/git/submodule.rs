@@ -1,0 +1,170 @@
+//! `--recurse-submodules`: every submodule, nested ones too, at the commit the superproject
+//! records. libgit2's own `submodule.update` clones the default branch and, with a depth, then
+//! misses the recorded commit; here each submodule is fetched like the top repository, by that
+//! commit (directly, or through its branches and tags when the server refuses SHA wants).
+
+use std::path::Path;
+
+use git2::Repository;
+use tracing::info;
+
+use super::Session;
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::error::{Error, Result};
+use crate::remote_url::RepoUrl;
+use crate::report::Submodule;
+use crate::revision::Revision;
+
+/// Updates the submodules of `repo` (whose URL is `parent`), recursively; `prefix` is the path
+/// of `repo` inside the top checkout. Returns what was checked out, for the report.
+pub fn update(
+    repo: &Repository,
+    parent: &Config,
+    s: &Session,
+    prefix: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Submodule>> {
+    let mut done = vec![];
+    let internal = |what: &str, e: git2::Error| Error::Internal(format!("{what}: {}", e.message()));
+    let submodules = repo
+        .submodules()
+        .map_err(|e| internal("reading .gitmodules", e))?;
+    for mut sm in submodules {
+        let path = format!("{prefix}{}", sm.path().display());
+        let wrap = |e: Error| Error::Submodule {
+            path: path.clone(),
+            source: Box::new(e),
+        };
+        let Some(commit) = sm.head_id() else {
+            continue; // listed in .gitmodules but not recorded in the tree: nothing to check out
+        };
+        let raw_url = sm.url().ok().flatten().unwrap_or_default().to_string();
+        let url_text = resolve_relative(&parent.url.to_string(), &raw_url);
+        let cwd = repo.workdir().unwrap_or(Path::new("/"));
+        let url = RepoUrl::parse(&url_text, cwd).map_err(wrap)?;
+        let cfg = sub_config(parent, url, commit, env).map_err(wrap)?;
+        info!(submodule = %path, url = %cfg.url, commit = %commit, "updating submodule");
+        sm.init(false)
+            .map_err(|e| wrap(internal("initialising the submodule", e)))?;
+        let sub = match sm.open() {
+            Ok(r) => r,
+            Err(_) => sm
+                .repo_init(true)
+                .map_err(|e| wrap(internal("creating the submodule repository", e)))?,
+        };
+        if sub.find_remote("origin").is_err() {
+            sub.remote("origin", &cfg.url.to_string())
+                .map_err(|e| wrap(internal("adding the submodule's origin", e)))?;
+        }
+        let session = Session::new(&cfg, true);
+        let fetched = super::fetch::fetch(&sub, &session).map_err(wrap)?;
+        super::checkout::checkout(&sub, &fetched, &session).map_err(wrap)?;
+        s.received_bytes
+            .set(s.received_bytes.get() + session.received_bytes.get());
+        done.push(Submodule {
+            path: path.clone(),
+            url: cfg.url.to_string(),
+            commit: commit.to_string(),
+        });
+        done.extend(update(&sub, &cfg, s, &format!("{path}/"), env)?);
+    }
+    Ok(done)
+}
+
+/// The submodule's own configuration: its URL and recorded commit; the parent's credentials
+/// when it lives on the same host, else the credentials store's; depth 1 with
+/// `--shallow-submodules` (git's rule: `--depth` alone does not make submodules shallow).
+fn sub_config(
+    parent: &Config,
+    url: RepoUrl,
+    commit: git2::Oid,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config> {
+    let mut cfg = parent.clone();
+    let same_host = url.scheme == parent.url.scheme
+        && url.host_str().eq_ignore_ascii_case(parent.url.host_str())
+        && url.port == parent.url.port;
+    cfg.credentials = match (&url.credentials, same_host) {
+        (Some(c), _) => Some(c.clone()),
+        (None, true) => parent.credentials.clone(),
+        (None, false) => from_store(&url, env),
+    };
+    cfg.proxy = crate::proxy::choose(&url, env)?;
+    cfg.depth = if parent.flags.shallow_submodules && !url.is_local() {
+        Some(1)
+    } else {
+        None
+    };
+    cfg.revision = Revision::Commit(commit);
+    cfg.revision_text = Some(commit.to_string());
+    cfg.flags.all_branches = false;
+    cfg.url = url;
+    Ok(cfg)
+}
+
+fn from_store(url: &RepoUrl, env: &dyn Fn(&str) -> Option<String>) -> Option<Credentials> {
+    let path = env(crate::config::CREDENTIALS_STORE_ENV)?;
+    let text = std::fs::read_to_string(path.trim()).ok()?;
+    let scheme = match url.scheme {
+        crate::remote_url::Scheme::Https => "https",
+        crate::remote_url::Scheme::Http => "http",
+        _ => return None,
+    };
+    Credentials::from_store(&text, scheme, url.host_str(), url.port, &url.path)
+}
+
+/// git's rule for `./x` and `../x` submodule URLs: relative to the superproject's URL, each
+/// `../` dropping one path component.
+pub fn resolve_relative(parent: &str, relative: &str) -> String {
+    if !(relative.starts_with("./") || relative.starts_with("../")) {
+        return relative.to_string();
+    }
+    let mut base = parent.trim_end_matches('/').to_string();
+    let mut rest = relative;
+    loop {
+        if let Some(r) = rest.strip_prefix("./") {
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("../") {
+            rest = r;
+            // Drop the last component; for scp-like `host:path` the colon also separates.
+            match base.rfind(['/', ':']) {
+                Some(i) if !base[..i].ends_with('/') || base[..i].ends_with(":/") => {
+                    base.truncate(i)
+                }
+                _ => {}
+            }
+        } else {
+            break;
+        }
+    }
+    let sep = if base.ends_with(':') { "" } else { "/" };
+    format!("{base}{sep}{rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_relative as r;
+
+    #[test]
+    fn relative_urls_resolve_like_git() {
+        assert_eq!(
+            r("https://h/org/super.git", "../sub.git"),
+            "https://h/org/sub.git"
+        );
+        assert_eq!(
+            r("https://h/org/super.git/", "../../other/sub.git"),
+            "https://h/other/sub.git"
+        );
+        assert_eq!(
+            r("https://h/org/super.git", "./sub.git"),
+            "https://h/org/super.git/sub.git"
+        );
+        assert_eq!(r("git@h:org/super.git", "../sub.git"), "git@h:org/sub.git");
+        assert_eq!(
+            r("/srv/repos/super.git", "../sub.git"),
+            "/srv/repos/sub.git"
+        );
+        assert_eq!(r("https://h/a.git", "https://x/y.git"), "https://x/y.git");
+    }
+}
