@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""gitinit against git on the same data in the same run: a program, not a test.
+
+Generates deterministic repositories (bench/gen.py), serves them with lighttpd +
+git-http-backend on 127.0.0.1, and times, alternating the order each round:
+
+  gitinit            the release binary
+  git clone          the git CLI's clone with the same depth / branch
+  git-sync sequence  git init; git fetch --depth 1 <url> <ref>; git checkout FETCH_HEAD
+
+for: cold depth-1 branch, cold depth-1 by SHA, cold full clone, warm rerun of the same revision,
+warm rerun after 10 new upstream commits, and a local path. Prints medians, spread and the ratio
+gitinit / git (wall time and peak RSS from /usr/bin/time -f %M), and writes JSON.
+
+    python3 bench/bench.py                 # small and medium repositories, 5 rounds
+    python3 bench/bench.py --sizes large   # >= 20k files, 5k commits, ~200 MB of history
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = {
+    "small": ["--files", "300", "--commits", "100", "--binaries", "2"],
+    "medium": ["--files", "4000", "--commits", "800", "--binaries", "10", "--edit-kib", "6"],
+    "large": ["--files", "20000", "--commits", "5000", "--binaries", "40", "--edit-kib", "8"],
+}
+
+
+def clean_env(home: Path) -> dict:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+
+
+def sh(cmd, env, cwd=None):
+    subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def timed(steps, env, cwd=None):
+    """Runs the steps (each a command list) one after another; returns (seconds, peak RSS KiB of
+    the largest process)."""
+    start = time.perf_counter()
+    peak = 0
+    for step in steps:
+        with tempfile.NamedTemporaryFile() as rss:
+            p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *step], env=env, cwd=cwd,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            if p.returncode != 0:
+                raise RuntimeError(f"{step} failed: {p.stderr.decode()[-2000:]}")
+            peak = max(peak, int(Path(rss.name).read_text().split()[-1]))
+    return time.perf_counter() - start, peak
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_repo(size: str, work: Path, env) -> Path:
+    repo = work / f"{size}.git"
+    if (repo / "gen-done").exists():
+        return repo
+    shutil.rmtree(repo, ignore_errors=True)
+    sh(["git", "init", "-q", "--bare", str(repo)], env)
+    gen = subprocess.Popen([sys.executable, str(ROOT / "bench/gen.py"), *SIZES[size]], stdout=subprocess.PIPE)
+    subprocess.run(["git", "-C", str(repo), "fast-import", "--quiet"], stdin=gen.stdout, env=env, check=True)
+    gen.wait()
+    for k in ["uploadpack.allowReachableSHA1InWant", "uploadpack.allowTipSHA1InWant"]:
+        sh(["git", "-C", str(repo), "config", k, "true"], env)
+    sh(["git", "-C", str(repo), "symbolic-ref", "HEAD", "refs/heads/main"], env)
+    sh(["git", "-C", str(repo), "repack", "-adq"], env)
+    (repo / "gen-done").write_text("")
+    return repo
+
+
+class Lighttpd:
+    def __init__(self, repos: Path, work: Path, env):
+        self.port = free_port()
+        backend = subprocess.run(["git", "--exec-path"], env=env, capture_output=True, text=True).stdout.strip()
+        conf = work / "lighttpd.conf"
+        conf.write_text(f"""
+server.document-root = "{work}"
+server.bind = "127.0.0.1"
+server.port = {self.port}
+server.errorlog = "{work}/lighttpd-error.log"
+server.stream-response-body = 1
+server.modules = ("mod_alias", "mod_setenv", "mod_cgi")
+alias.url = ("/git/" => "{backend}/git-http-backend/")
+cgi.assign = ("" => "")
+setenv.set-environment = ("GIT_PROJECT_ROOT" => "{repos}", "GIT_HTTP_EXPORT_ALL" => "1")
+""")
+        self.proc = subprocess.Popen(["lighttpd", "-D", "-f", str(conf)], env=env)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("lighttpd did not start")
+
+    def url(self, name):
+        return f"http://127.0.0.1:{self.port}/git/{name}"
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def scenarios(gitinit: str, url: str, local: str, sha: str):
+    """name -> (setup(dest) steps or None, {tool: steps(dest)})"""
+    gi = lambda dest, *extra: [gitinit, "clone", "-q", "--url", url, "--dest", dest, *extra]
+    sync = lambda dest, ref: [["git", "init", "-q", dest],
+                              ["git", "-C", dest, "fetch", "-q", "--depth", "1", url, ref],
+                              ["git", "-C", dest, "checkout", "-q", "FETCH_HEAD"]]
+    refetch = lambda dest, ref: [["git", "-C", dest, "fetch", "-q", "--depth", "1", url, ref],
+                                 ["git", "-C", dest, "checkout", "-q", "FETCH_HEAD"]]
+    return {
+        "cold depth-1 branch": (None, {
+            "gitinit": lambda d: [gi(d, "--revision", "main", "--flags", "--depth 1")],
+            "git clone": lambda d: [["git", "clone", "-q", "--depth", "1", "--branch", "main", url, d]],
+            "git-sync": lambda d: sync(d, "main"),
+        }),
+        "cold depth-1 by SHA": (None, {
+            "gitinit": lambda d: [gi(d, "--revision", sha, "--flags", "--depth 1")],
+            "git-sync": lambda d: sync(d, sha),
+        }),
+        "cold full clone": (None, {
+            "gitinit": lambda d: [gi(d, "--revision", "main")],
+            "git clone": lambda d: [["git", "clone", "-q", "--single-branch", "--branch", "main", url, d]],
+        }),
+        "warm rerun, same revision": ("same", {
+            "gitinit": lambda d: [gi(d, "--revision", "main", "--flags", "--depth 1")],
+            "git-sync": lambda d: refetch(d, "main"),
+        }),
+        "warm rerun, 10 new commits": ("behind", {
+            "gitinit": lambda d: [gi(d, "--revision", "main-plus10", "--flags", "--depth 1")],
+            "git-sync": lambda d: refetch(d, "main-plus10"),
+        }),
+        "local path, full": (None, {
+            "gitinit": lambda d: [[gitinit, "clone", "-q", "--url", local, "--dest", d, "--revision", "main"]],
+            "git clone": lambda d: [["git", "clone", "-q", "--single-branch", "--branch", "main", local, d]],
+        }),
+    }
+
+
+def prepare(kind, tool, dest, gitinit, url, env):
+    """A warm destination in the state each tool would leave it."""
+    if tool == "gitinit":
+        sh([gitinit, "clone", "-q", "--url", url, "--dest", dest, "--revision", "main", "--flags", "--depth 1"], env)
+    else:
+        for step in [["git", "init", "-q", dest], ["git", "-C", dest, "fetch", "-q", "--depth", "1", url, "main"],
+                     ["git", "-C", dest, "checkout", "-q", "FETCH_HEAD"]]:
+            sh(step, env)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="small,medium")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "target/bench/results.json"))
+    a = ap.parse_args()
+    if not a.no_build:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gitinit"], cwd=ROOT, check=True)
+    gitinit = str(ROOT / "target/release/gitinit")
+    work = ROOT / "target/bench"
+    work.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp())
+    env = clean_env(home)
+    repos = work / "repos"
+    repos.mkdir(exist_ok=True)
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+               "git": subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip(),
+               "gitinit": subprocess.run([gitinit, "--version"], capture_output=True, text=True).stdout.strip(),
+               "rounds": a.rounds, "results": []}
+    server = Lighttpd(repos, work, env)
+    try:
+        for size in a.sizes.split(","):
+            t0 = time.perf_counter()
+            repo = make_repo(size, repos, env)
+            print(f"# {size}: generated/cached in {time.perf_counter() - t0:.1f}s, pack "
+                  f"{sum(f.stat().st_size for f in (repo / 'objects/pack').glob('*.pack')) / 2**20:.1f} MiB", flush=True)
+            url = server.url(repo.name)
+            sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "main"], env=env, capture_output=True,
+                                 text=True).stdout.strip()
+            for name, (warm, tools) in scenarios(gitinit, url, str(repo), sha).items():
+                samples = {t: [] for t in tools}
+                for r in range(a.rounds):
+                    order = list(tools) if r % 2 == 0 else list(reversed(list(tools)))
+                    for tool in order:
+                        scratch = Path(tempfile.mkdtemp(dir=work))
+                        dest = str(scratch / "dest")
+                        try:
+                            if warm:
+                                prepare(warm, tool, dest, gitinit, url, env)
+                            samples[tool].append(timed(tools[tool](dest), env))
+                        finally:
+                            shutil.rmtree(scratch, ignore_errors=True)
+                row = {"size": size, "scenario": name, "tools": {}}
+                for tool, s in samples.items():
+                    secs = [x[0] for x in s]
+                    row["tools"][tool] = {"median_s": statistics.median(secs), "min_s": min(secs), "max_s": max(secs),
+                                          "peak_rss_kib": max(x[1] for x in s)}
+                base = next(t for t in tools if t != "gitinit")
+                g, b = row["tools"]["gitinit"], row["tools"][base]
+                row["vs"] = base
+                row["time_ratio"] = g["median_s"] / b["median_s"]
+                row["rss_ratio"] = g["peak_rss_kib"] / b["peak_rss_kib"]
+                results["results"].append(row)
+                others = "  ".join(f"{t} {v['median_s']:.3f}s" for t, v in row["tools"].items() if t != "gitinit")
+                print(f"{size:7} {name:28} gitinit {g['median_s']:.3f}s ({g['min_s']:.3f}-{g['max_s']:.3f})  {others}"
+                      f"  ratio {row['time_ratio']:.2f}x vs {base}  RSS {row['rss_ratio']:.2f}x", flush=True)
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(results, indent=2))
+    print(f"\n| size | scenario | gitinit | {'/'.join(['git'])} | ratio (time) | ratio (peak RSS) |")
+    print("|---|---|---|---|---|---|")
+    for row in results["results"]:
+        g, b = row["tools"]["gitinit"], row["tools"][row["vs"]]
+        print(f"| {row['size']} | {row['scenario']} | {g['median_s']:.3f} s | {b['median_s']:.3f} s ({row['vs']}) "
+              f"| {row['time_ratio']:.2f} | {row['rss_ratio']:.2f} |")
+    print(f"\n{results['machine']}; {results['git']}; gitinit {results['gitinit']}; {a.rounds} rounds, medians")
+    print(f"JSON: {a.out}")
+
+
+if __name__ == "__main__":
+    main()
