@@ -290,16 +290,26 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         dest::mark_incomplete(&repo)?;
     }
     let env = |k: &str| std::env::var(k).ok();
+    let phase = std::cell::Cell::new((Instant::now(), [0u64; 3]));
+    let mark = |i: usize| {
+        let (t, mut ms) = phase.get();
+        ms[i] = t.elapsed().as_millis() as u64;
+        phase.set((Instant::now(), ms));
+    };
     let result = with_retry(cfg, || git::fetch::fetch(&repo, s))
+        .inspect(|_| mark(0))
         .and_then(|fetched| git::checkout::checkout(&repo, &fetched, s).map(|()| fetched))
+        .inspect(|_| mark(1))
         .and_then(|fetched| {
             let subs = if cfg.flags.recurse_submodules {
                 with_retry(cfg, || git::submodule::update(&repo, cfg, s, "", &env))?
             } else {
                 vec![]
             };
+            mark(2);
             Ok((fetched, subs))
         });
+    let [fetch_ms, checkout_ms, submodules_ms] = phase.get().1;
     let (fetched, submodules) = match result {
         Ok(f) => f,
         Err(e) => {
@@ -330,6 +340,9 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         reference = report.reference.as_deref().unwrap_or("(detached)"),
         received_bytes = report.received_bytes,
         duration_ms = report.duration_ms,
+        fetch_ms,
+        checkout_ms,
+        submodules_ms,
         "done: {} at {}",
         dest.display(),
         report.commit

@@ -617,6 +617,22 @@ fn failures_go_to_the_termination_log_and_json_logs_are_json() {
         "progress lines while fetching: {}",
         out.stderr
     );
+    let summary: serde_json::Value = serde_json::from_str(
+        out.stderr
+            .lines()
+            .find(|l| l.contains("\"fetch_ms\""))
+            .expect("a summary line"),
+    )
+    .unwrap();
+    for key in [
+        "commit",
+        "received_bytes",
+        "duration_ms",
+        "fetch_ms",
+        "checkout_ms",
+    ] {
+        assert!(!summary[key].is_null(), "{key} in {summary}");
+    }
 }
 
 #[test]
