@@ -644,3 +644,31 @@ fn version_names_libgit2_and_transports() {
         assert!(out.stdout.contains(t), "{}", out.stdout);
     }
 }
+
+/// On a terminal the fetch shows a live bar instead of periodic log lines.
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    let http = HttpServer::start();
+    let s = Scratch::new();
+    let cmd = format!(
+        "{} clone --url {} --dest {}",
+        env!("CARGO_BIN_EXE_gitinit"),
+        http.http_url("public/deep.git"),
+        s.dest().display()
+    );
+    // `script` runs the command on a pseudo-terminal.
+    let mut script = std::process::Command::new("script");
+    common::clean_env(&mut script, s.dir.path());
+    script
+        .env("TERM", "xterm")
+        .args(["-qec", &cmd, "/dev/null"]);
+    let out = run(&mut script);
+    assert_ok(&out);
+    assert!(out.stdout.contains(" receiving ["), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("\r\x1b[2K"),
+        "redrawn in place: {:?}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("receiving objects:"), "{}", out.stdout);
+}
