@@ -258,7 +258,9 @@ fn yaml_error(shown: &str, e: &serde_saphyr::Error) -> Error {
     let msg = match msg {
         "expected mapping start" => "expected a mapping (`key: value`) here",
         "expected sequence start" => "expected a list (`- item` lines or `[a, b]`) here",
-        m if m.contains("Depth {") => "nested too deeply: a catalog nests a few levels at most",
+        m if m.contains("Depth {") || m == "recursion limit exceeded" => {
+            "nested too deeply: a catalog nests a few levels at most"
+        }
         m => m,
     };
     Error::invalid(format!("{}: {}", at(shown, e.location()), clean(msg)))
@@ -292,24 +294,20 @@ fn redact_userinfo(s: &str) -> String {
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
+        // The URL runs to a space or a quote. Its user-info ends at the last `@`: a password
+        // may hold `/` or `@` unencoded, so hiding too much beats showing a piece of it.
         let end = tail
-            .find(|c: char| {
-                c.is_whitespace()
-                    || matches!(
-                        c,
-                        '/' | '?' | '#' | '"' | '\'' | '`' | ',' | ']' | '}' | ')'
-                    )
-            })
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ',' | ']' | '}'))
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
+        let (url, after) = tail.split_at(end);
+        match url.rfind('@') {
             Some(at) => {
                 out.push_str("***");
-                out.push_str(&authority[at..]);
+                out.push_str(&url[at..]);
             }
-            None => out.push_str(authority),
+            None => out.push_str(url),
         }
-        rest = &tail[end..];
+        rest = after;
     }
     out.push_str(rest);
     out
@@ -912,8 +910,9 @@ connections:
         }
         assert_eq!(
             redact_userinfo("see `https://u:p@h/x` and ssh://git@h:22/r, http://h/a@b"),
-            "see `https://***@h/x` and ssh://***@h:22/r, http://h/a@b"
+            "see `https://***@h/x` and ssh://***@h:22/r, http://***@b"
         );
+        assert_eq!(redact_userinfo("https://u:pa/ss@h/r"), "https://***@h/r");
     }
 
     /// 10 levels of 10 aliases each: 10^10 nodes if expanded.
@@ -982,24 +981,30 @@ connections:
 
     #[test]
     fn deep_nesting_is_refused_without_overflow() {
+        // Where a catalog wants a mapping, the first `[` is already wrong.
+        err_at(&format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)), 1);
+        err_at(&format!("connections: {}", "[".repeat(10_000)), 1);
+        // Under keys read and ignored, any shape is accepted, so only the depth limits act.
+        let blocks: String = (1..1_000)
+            .map(|i| format!("{}- \n", " ".repeat(i)))
+            .collect();
         for text in [
-            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
-            format!("connections: {}", "[".repeat(10_000)),
+            format!("name: a\ntags: {}", "[".repeat(10_000)),
+            format!(
+                "name: a\ntags: {}{}\n",
+                "[".repeat(10_000),
+                "]".repeat(10_000)
+            ),
             format!(
                 "name: a\ntags: {}{}\n",
                 "{a: ".repeat(10_000),
                 "}".repeat(10_000)
             ),
-            // Block nesting: 1,000 levels (10,000 would be refused for its size).
-            (0..1_000)
-                .map(|i| format!("{}- \n", " ".repeat(i)))
-                .collect::<String>(),
+            // Block nesting, 1,000 levels (10,000 would be refused for its size first).
+            format!("name: a\ntags:\n{blocks}"),
         ] {
             let e = err(&text);
-            assert!(
-                e.contains("nested too deeply") || e.contains("recursion limit"),
-                "{e}"
-            );
+            assert!(e.contains("nested too deeply"), "{e}");
         }
     }
 
