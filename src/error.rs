@@ -145,6 +145,21 @@ pub fn classify_git2(err: &git2::Error, url: &str) -> Error {
             hint: "For a self-hosted server with its own CA, pass the CA bundle with --ca-file (GITINIT_CA_FILE)".into(),
         };
     }
+    // The local disk, not the network: never retried, and the destination's fault.
+    if [
+        "no space left",
+        "file too large",
+        "read-only file system",
+        "disk quota",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
+    {
+        return Error::Destination {
+            path: std::path::PathBuf::new(),
+            detail: format!("cannot write: {msg}. Free space on the volume, or give it more"),
+        };
+    }
     if lower.contains("proxy") {
         return net(format!(
             "the proxy failed: {msg} (check HTTPS_PROXY / HTTP_PROXY; proxy credentials go in its URL as http://user:password@proxy:port)"

@@ -122,6 +122,12 @@ fn install_panic_hook() {
 /// written stays marked incomplete in `.git`, so the next run recovers it; the destination
 /// lock goes with the process.
 fn handle_signals(format: LogFormat) {
+    // A file-size limit (`ulimit -f`) must fail a write with EFBIG, reported as a destination
+    // problem, instead of killing the process.
+    // SAFETY: setting a signal's disposition to ignore is async-signal-safe and done once.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
         return;

@@ -322,3 +322,24 @@ fn as_uid(cmd: Command) -> Command {
     }
     wrapped
 }
+
+/// A full disk (here a file-size limit) is a destination problem, not a network one: exit 7 at
+/// once, no retries.
+#[test]
+fn a_full_disk_is_a_destination_problem() {
+    let http = HttpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("work");
+    let mut cmd = Command::new("bash");
+    common::clean_env(&mut cmd, dir.path());
+    cmd.arg("-c")
+        .arg("ulimit -f 100; exec \"$@\"")
+        .arg("bash")
+        .arg(env!("CARGO_BIN_EXE_gitinit"))
+        .args(["clone", "--url", &http.http_url("public/big.git"), "--dest"])
+        .arg(&dest);
+    let out = run(&mut cmd);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("File too large"), "{}", out.stderr);
+    assert!(!out.stderr.contains("retrying"), "{}", out.stderr);
+}

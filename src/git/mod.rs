@@ -258,6 +258,12 @@ impl<'a> Session<'a> {
             };
         }
         match classify_git2(&err, &url) {
+            Error::Destination { path, detail } if path.as_os_str().is_empty() => {
+                Error::Destination {
+                    path: self.cfg.dest.clone().unwrap_or_default(),
+                    detail,
+                }
+            }
             Error::Auth { url, detail, .. } => Error::Auth {
                 url,
                 detail,

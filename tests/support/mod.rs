@@ -292,6 +292,9 @@ git update-index --add --cacheinfo 160000,$(grep '^n1 ' $ROOT/shas.txt | cut -d'
 mkdir -p vendor/missing; commit b1
 git clone -q --bare $B $ROOT/repos/broken-super.git
 rm -rf $B
+G=$ROOT/bigwork; mkdir -p $G && cd $G && git init -q -b main .
+head -c 400000 /dev/urandom > blob.bin; commit g1
+git clone -q --bare $G $ROOT/repos/big.git; rm -rf $G
 git clone -q --bare $N $ROOT/repos/nested.git
 git clone -q --bare $S $ROOT/repos/sub.git
 git -C $ROOT/repos/sub.git config uploadpack.allowReachableSHA1InWant true
