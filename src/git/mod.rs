@@ -115,10 +115,14 @@ impl<'a> Session<'a> {
             self.progress.borrow_mut().transfer(&p);
             true
         });
-        cb.sideband_progress(|data| {
-            debug!(remote = %String::from_utf8_lossy(data).trim_end(), "remote says");
-            true
-        });
+        // Only when someone reads it: with this callback set libgit2 does not send `no-progress`,
+        // and the server streams its counting/compressing progress into the pack response.
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            cb.sideband_progress(|data| {
+                debug!(remote = %String::from_utf8_lossy(data).trim_end(), "remote says");
+                true
+            });
+        }
         cb
     }
 
