@@ -152,9 +152,7 @@ fn https_goes_through_the_proxy_from_the_environment() {
 }
 
 /// A proxy that wants credentials and gets none fails as a network failure that names the
-/// proxy. (Success with credentials in the proxy URL is not asserted: libgit2 1.9 answers a
-/// 407 from tinyproxy by reconnecting with the credentials, and about half the time then fails
-/// with "http parser error: Expected HTTP/" — see the closing note of this change.)
+/// proxy (tinyproxy with BasicAuth).
 #[test]
 fn a_proxy_that_wants_credentials() {
     let http = HttpServer::start();
@@ -191,4 +189,40 @@ fn plain_http_with_a_proxy_is_refused_not_sent_around_it() {
         &[],
     );
     ok(&out);
+}
+
+/// Credentials in the proxy URL are sent to the proxy (after its 407), never to the server,
+/// and never printed.
+#[test]
+fn proxy_credentials_in_the_proxy_url() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let proxy = common::AuthProxy::start("proxyuser", "proxy-pass-42");
+    let ca = common::ca_file();
+    let (out, dir) = clone(
+        &http.https_url("public/basic.git"),
+        &[(
+            "HTTPS_PROXY",
+            &proxy.url_with_credentials("proxyuser", "proxy-pass-42"),
+        )],
+        &["--ca-file", ca.to_str().unwrap(), "--retries", "0"],
+    );
+    ok(&out);
+    assert_eq!(
+        git_out(&dir.path().join("work"), &["rev-parse", "HEAD"]),
+        fx.sha("c3")
+    );
+    let requests = proxy.requests.lock().unwrap().clone();
+    let target = format!("CONNECT 127.0.0.1:{} ", http.https_port);
+    assert!(
+        requests.iter().all(|r| r.starts_with(&target)),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains("Proxy-Authorization: Basic")),
+        "{requests:?}"
+    );
+    assert_no_secret(&[&out.stdout, &out.stderr], dir.path(), "proxy-pass-42");
 }
