@@ -330,3 +330,30 @@ fn check_over_ssh() {
         format!("{}\trefs/heads/feature", fixtures().sha("c4"))
     );
 }
+
+/// With no user in the URL, the SSH user is `git` (what GitHub, GitLab and Bitbucket expect).
+/// The test sshd only lets `root` in, so its log shows the user that was asked for.
+#[test]
+fn the_ssh_user_defaults_to_git() {
+    let s = setup();
+    let url = format!("ssh://127.0.0.1:{}/basic.git", s.server.port);
+    let out = run(gitinit()
+        .args([
+            "clone",
+            "--retries",
+            "0",
+            "--url",
+            &url,
+            "--ssh-key",
+            s.ed25519.to_str().unwrap(),
+        ])
+        .args(["--known-hosts", s.known_hosts.to_str().unwrap(), "--dest"])
+        .arg(s.dest()));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let log = s.server.log();
+    assert!(
+        log.contains("user git") || log.contains("User git"),
+        "{log}"
+    );
+    assert!(!log.contains("user root"), "{log}");
+}
