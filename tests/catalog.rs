@@ -6,15 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{fixtures, git_out, gitinit, run, HttpServer, Output};
-
-fn ok(out: &Output) {
-    assert_eq!(
-        out.code, 0,
-        "stdout: {}\nstderr: {}",
-        out.stdout, out.stderr
-    );
-}
+use common::{fixtures, git_out, gitinit, ok, run, HttpServer};
 
 fn catalog(dir: &Path, http: &HttpServer) -> std::path::PathBuf {
     let path = dir.join("connections.yaml");

@@ -6,21 +6,13 @@ mod common;
 
 use std::path::Path;
 
-use common::{fixtures, git_out, gitinit, run, HttpServer, Output};
+use common::{fixtures, git_out, gitinit, ok, run, HttpServer, Output};
 
 fn clone(url: &str, dest: &Path, extra: &[&str]) -> Output {
     run(gitinit()
         .args(["clone", "--url", url, "--dest"])
         .arg(dest)
         .args(extra))
-}
-
-fn ok(out: &Output) {
-    assert_eq!(
-        out.code, 0,
-        "stdout: {}\nstderr: {}",
-        out.stdout, out.stderr
-    );
 }
 
 fn refs(dest: &Path, prefix: &str) -> Vec<String> {

@@ -4,7 +4,7 @@
 #[path = "support/mod.rs"]
 mod common;
 
-use common::{assert_no_secret, fixtures, git_out, gitinit, run, HttpServer, Output, Proxy};
+use common::{assert_no_secret, fixtures, git_out, gitinit, ok, run, HttpServer, Output, Proxy};
 
 const ALICE_PASSWORD: &str = "s3cr:et@/%x";
 
@@ -20,14 +20,6 @@ fn clone(url: &str, env: &[(&str, &str)], extra: &[&str]) -> (Output, tempfile::
         .arg(dir.path().join("work"))
         .args(extra);
     (run(&mut cmd), dir)
-}
-
-fn ok(out: &Output) {
-    assert_eq!(
-        out.code, 0,
-        "stdout: {}\nstderr: {}",
-        out.stdout, out.stderr
-    );
 }
 
 #[test]

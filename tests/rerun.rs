@@ -8,15 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixtures, git_out, gitinit, run, Fault, FaultProxy, HttpServer, Output};
-
-fn ok(out: &Output) {
-    assert_eq!(
-        out.code, 0,
-        "stdout: {}\nstderr: {}",
-        out.stdout, out.stderr
-    );
-}
+use common::{fixtures, git_out, gitinit, ok, run, Fault, FaultProxy, HttpServer};
 
 fn clone_cmd(url: &str, dest: &Path, extra: &[&str]) -> Command {
     let mut cmd = gitinit();

@@ -7,15 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::sshd::{keygen, SshServer};
-use common::{assert_no_secret, fixtures, git_out, gitinit, run, HttpServer, Output};
-
-fn ok(out: &Output) {
-    assert_eq!(
-        out.code, 0,
-        "stdout: {}\nstderr: {}",
-        out.stdout, out.stderr
-    );
-}
+use common::{assert_no_secret, fixtures, git_out, gitinit, ok, run, HttpServer};
 
 fn assert_tree(dest: &Path) {
     let fx = fixtures();

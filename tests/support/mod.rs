@@ -113,6 +113,15 @@ pub fn run(cmd: &mut Command) -> Output {
     }
 }
 
+/// The command succeeded; else fail with what it printed.
+pub fn ok(out: &Output) {
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+}
+
 /// Fails when `secret` appears in any output, or in any file under `dir` (`.git/config` too).
 pub fn assert_no_secret(outputs: &[&str], dir: &Path, secret: &str) {
     for (i, o) in outputs.iter().enumerate() {
