@@ -672,3 +672,60 @@ fn a_terminal_gets_a_progress_bar() {
     );
     assert!(!out.stdout.contains("receiving objects:"), "{}", out.stdout);
 }
+
+/// A local source is read directly and its objects hard-linked, as `git clone --local` does;
+/// every revision kind resolves as over the network.
+#[test]
+fn local_paths_link_objects_and_resolve_every_revision_kind() {
+    use std::os::unix::fs::MetadataExt;
+    let fx = fixtures();
+    let local = fx.repo("basic.git").display().to_string();
+    let short_c0 = fx.sha("c0")[..8].to_string();
+    for (rev, key, branch) in [
+        (None, "c3", Some("trunk")),
+        (Some("feature"), "c4", Some("feature")),
+        (Some("v1.0"), "c2", None),
+        (Some("light"), "c1", None),
+        (Some("refs/pull/1/head"), "c6", None),
+        (Some(fx.sha("c0")), "c0", None),
+        (Some(short_c0.as_str()), "c0", None),
+    ] {
+        let s = Scratch::new();
+        let mut args = vec!["--report", "-"];
+        if let Some(r) = rev {
+            args.extend(["--revision", r]);
+        }
+        let out = s.clone(&local, &args);
+        assert_ok(&out);
+        assert_eq!(head(&s.dest()), fx.sha(key), "{rev:?}");
+        match branch {
+            Some(b) => assert_branch(&s.dest(), b),
+            None => assert_detached(&s.dest()),
+        }
+        assert_clean(&s.dest());
+        assert!(out.stderr.contains("linked the objects"), "{}", out.stderr);
+    }
+    let s = Scratch::new();
+    assert_ok(&s.clone(&local, &[]));
+    // Every object file (loose or packed) that came from the source is a hard link to it.
+    let mut files = vec![];
+    for dir in std::fs::read_dir(s.dest().join(".git/objects")).unwrap() {
+        let dir = dir.unwrap().path();
+        if dir.ends_with("info") {
+            continue;
+        }
+        files.extend(std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()));
+    }
+    assert!(files.len() > 10, "{files:?}");
+    for f in files {
+        assert!(
+            std::fs::metadata(&f).unwrap().nlink() >= 2,
+            "{} is hard-linked",
+            f.display()
+        );
+    }
+    let s = Scratch::new();
+    assert_code(&s.clone(&local, &["--revision", &fx.ambiguous_prefix]), 5);
+    assert_code(&s.clone(&local, &["--revision", "nope"]), 5);
+    assert!(!s.dest().exists());
+}

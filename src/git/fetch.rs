@@ -59,6 +59,9 @@ pub fn ls_remote(s: &Session) -> Result<Advertisement> {
 /// Fetches the configured revision into `repo` and returns the commit it resolves to.
 #[instrument(skip_all, fields(url = %s.cfg.url))]
 pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
+    if s.cfg.url.is_local() {
+        return super::local::fetch(repo, s);
+    }
     let url = s.cfg.url.fetch_url();
     let shown = s.cfg.url.to_string();
     let depth = s.cfg.depth.map(|d| d as i32);

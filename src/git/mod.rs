@@ -3,6 +3,7 @@
 
 pub mod checkout;
 pub mod fetch;
+pub mod local;
 pub mod submodule;
 
 use std::cell::{Cell, RefCell};
