@@ -609,8 +609,14 @@ fn failures_go_to_the_termination_log_and_json_logs_are_json() {
     for line in out.stderr.lines() {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        assert!(v["level"].is_string());
-        saw_progress |= v["phase"] == "fetch" && v["objects"].is_u64();
+        assert!(
+            v["level"].is_string() && v["msg"].is_string() && v["ts"].is_string(),
+            "{line}"
+        );
+        // Progress lines carry the phase, the counts and the (redacted) URL of their span.
+        saw_progress |= v["phase"] == "fetch"
+            && v["objects"].is_u64()
+            && v["url"] == http.http_url("public/deep.git");
     }
     assert!(
         saw_progress,
