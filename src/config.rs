@@ -204,9 +204,15 @@ pub fn resolve(
 
     let ca_file = conn.ca_file.as_ref().map(|p| cwd.join(p));
     if let Some(ca) = &ca_file {
-        if !ca.is_file() {
+        let pem = std::fs::read(ca).map_err(|e| {
+            Error::invalid(format!(
+                "--ca-file {}: {e} (give a PEM bundle of the CA that signed the server's certificate)",
+                ca.display()
+            ))
+        })?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
             return Err(Error::invalid(format!(
-                "--ca-file {}: no such file (give a PEM bundle of the CA that signed the server's certificate)",
+                "--ca-file {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
                 ca.display()
             )));
         }

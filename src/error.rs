@@ -59,6 +59,14 @@ pub enum Error {
     #[error("network failure talking to {url}: {detail}. Check that the host is reachable from here (proxy, DNS, firewall) and try again")]
     Network { url: String, detail: String },
 
+    /// Exit: 6. The server answered 429, 408 or 5xx: busy, rate-limiting or failing for now.
+    #[error("the server of {url} answered HTTP {status} ({}){}. It is busy or limiting requests: try again later", status_text(*.status), retry_text(.retry_after))]
+    Unavailable {
+        url: String,
+        status: u32,
+        retry_after: Option<std::time::Duration>,
+    },
+
     /// Exit: 7.
     #[error("destination {}: {detail}", .path.display())]
     Destination { path: PathBuf, detail: String },
@@ -74,6 +82,25 @@ pub enum Error {
     /// Exit: 1. A bug, or a libgit2 failure we could not classify.
     #[error("internal error: {0}. This is a bug in gitinit: please report it with the log above")]
     Internal(String),
+}
+
+fn status_text(status: u32) -> &'static str {
+    match status {
+        408 => "request timeout",
+        429 => "too many requests",
+        500 => "internal server error",
+        502 => "bad gateway",
+        503 => "service unavailable",
+        504 => "gateway timeout",
+        _ => "server error",
+    }
+}
+
+fn retry_text(after: &Option<std::time::Duration>) -> String {
+    match after {
+        Some(d) => format!(", asking to retry after {}s", d.as_secs()),
+        None => String::new(),
+    }
 }
 
 fn suggest(suggestions: &[String]) -> String {
@@ -106,7 +133,7 @@ impl Error {
             Error::RevisionNotFound { .. }
             | Error::AmbiguousRevision { .. }
             | Error::EmptyRepository { .. } => ExitCode::RevisionNotFound,
-            Error::Network { .. } => ExitCode::Network,
+            Error::Network { .. } | Error::Unavailable { .. } => ExitCode::Network,
             Error::Destination { .. } => ExitCode::Destination,
             Error::Trust { .. } => ExitCode::Trust,
             Error::Internal(_) => ExitCode::Internal,
@@ -118,7 +145,16 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Submodule { source, .. } => source.is_transient(),
-            e => matches!(e, Error::Network { .. }),
+            e => matches!(e, Error::Network { .. } | Error::Unavailable { .. }),
+        }
+    }
+
+    /// How long the server asked us to wait before the next attempt (`Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::Submodule { source, .. } => source.retry_after(),
+            Error::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }

@@ -44,11 +44,12 @@ pub fn version() -> String {
         transports.push("https");
     }
     transports.extend(["http", "git", "file"]);
+    let http = format!("; http/https via libcurl {}", git::http::curl_version());
     if v.ssh() {
         transports.push("ssh");
     }
     format!(
-        "{} (libgit2 {maj}.{min}.{rev}; transports: {})",
+        "{} (libgit2 {maj}.{min}.{rev}; transports: {}{http})",
         env!("CARGO_PKG_VERSION"),
         transports.join(", ")
     )
@@ -194,7 +195,7 @@ fn deliver_report(report: &Report, cfg: &Config, verbose: bool) -> Result<()> {
 
 /// Process-wide libgit2 settings, before any repository is touched (SPEC §8): no system or
 /// global git config (a planted `url.*.insteadOf` or `core.sshCommand` must have no effect), no
-/// ownership check (volumes owned by another uid), and the extra CA.
+/// ownership check (volumes owned by another uid), and our HTTP(S) transport.
 fn setup_libgit2(cfg: &Config) -> Result<()> {
     let err = |e: git2::Error| Error::Internal(format!("setting up libgit2: {}", e.message()));
     // SAFETY: called once, before any other libgit2 call of this process and from one thread.
@@ -213,12 +214,8 @@ fn setup_libgit2(cfg: &Config) -> Result<()> {
         let io_ms = i32::try_from(cfg.io_timeout.as_millis()).unwrap_or(i32::MAX);
         git2::opts::set_server_connect_timeout_in_milliseconds(io_ms.min(30_000)).map_err(err)?;
         git2::opts::set_server_timeout_in_milliseconds(io_ms).map_err(err)?;
-        if let Some(ca) = &cfg.ca_file {
-            git2::opts::set_ssl_cert_file(ca).map_err(|e| {
-                Error::invalid(format!("--ca-file {}: {}", ca.display(), e.message()))
-            })?;
-        }
     }
+    git::http::register().map_err(err)?;
     Ok(())
 }
 
@@ -237,26 +234,49 @@ fn start_watchdog(limit: Duration, format: LogFormat) {
     });
 }
 
-/// Runs `f` again after transient failures: backoff from 1 s, doubling, capped at 10 s.
+/// Longest wait between attempts, whatever the server asks (SPEC §9).
+const RETRY_CAP: Duration = Duration::from_secs(10);
+
+/// Runs `f` again after transient failures: backoff from 1 s, doubling, capped at 10 s, with up
+/// to 25 % jitter so a hundred pods do not come back in step; a server's `Retry-After` replaces
+/// the backoff (up to the same cap).
 fn with_retry<T>(cfg: &Config, mut f: impl FnMut() -> Result<T>) -> Result<T> {
-    let mut wait = Duration::from_secs(1);
+    let mut backoff = Duration::from_secs(1);
     let mut attempt = 0;
     loop {
         match f() {
             Err(e) if e.is_transient() && attempt < cfg.retries => {
                 attempt += 1;
+                let (wait, why) = match e.retry_after() {
+                    Some(asked) => (asked.min(RETRY_CAP), "as the server asked (Retry-After)"),
+                    None => (backoff.mul_f64(1.0 + 0.25 * jitter()), "backoff"),
+                };
                 warn!(
                     attempt,
                     retries = cfg.retries,
-                    "{e}; retrying in {}s",
-                    wait.as_secs()
+                    wait_ms = wait.as_millis() as u64,
+                    "{e}; retrying in {:.1}s, {why}",
+                    wait.as_secs_f64()
                 );
                 std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_secs(10));
+                backoff = (backoff * 2).min(RETRY_CAP);
             }
             r => return r,
         }
     }
+}
+
+/// A number in [0, 1) that differs between processes and calls.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {

@@ -1,7 +1,6 @@
 //! Which HTTP proxy a URL goes through, from the env vars pods set (`HTTPS_PROXY`,
-//! `HTTP_PROXY`, `NO_PROXY`, either case). Decided here rather than by libgit2's own lookup so
-//! the choice is logged and a combination libgit2 would silently route around the proxy is
-//! refused instead.
+//! `HTTP_PROXY`, `NO_PROXY`, either case). Decided here, once, so the choice is logged and the
+//! HTTP transport (libcurl) is told exactly which proxy to use rather than looking on its own.
 
 use crate::error::{Error, Result};
 use crate::remote_url::{redact_input, RepoUrl, Scheme};
@@ -25,16 +24,6 @@ pub fn choose(url: &RepoUrl, env: &dyn Fn(&str) -> Option<String>) -> Result<Opt
         if no_proxy_matches(&no_proxy, url.host_str(), url.port) {
             return Ok(None);
         }
-    }
-    if url.scheme == Scheme::Http {
-        // Measured: libgit2 1.9 tunnels only https through a proxy (CONNECT) and connects to a
-        // plain http:// server directly even when given a proxy. Going around a proxy that the
-        // pod was told to use is worse than stopping.
-        return Err(Error::invalid(format!(
-            "a proxy is set ({}) but plain http:// cannot go through it (libgit2 would connect directly, around the proxy): use the https:// URL, or add `{}` to NO_PROXY if it is reachable without the proxy",
-            redact_input(&proxy),
-            url.host_str()
-        )));
     }
     if !proxy.contains("://") {
         // Like curl: a bare host:port means an http proxy.
@@ -109,9 +98,10 @@ mod tests {
             pick("https://h/r.git", &vars).as_deref(),
             Some("http://p:3128")
         );
-        let u = RepoUrl::parse("http://h/r.git", Path::new("/")).unwrap();
-        let err = choose(&u, &|k| (k == "http_proxy").then(|| "p2:8080".to_string())).unwrap_err();
-        assert!(err.to_string().contains("NO_PROXY"), "{err}");
+        assert_eq!(
+            pick("http://h/r.git", &vars).as_deref(),
+            Some("http://p2:8080")
+        );
         assert_eq!(
             pick(
                 "http://h/r.git",

@@ -189,7 +189,12 @@ fn transient_server_errors_are_retried_and_permanent_ones_are_not() {
     let fx = fixtures();
     let http = HttpServer::start();
     for code in [503, 429] {
-        let proxy = FaultProxy::start(http.http_port, Fault::Status { code, first: 1 });
+        let fault = Fault::Status {
+            code,
+            first: 1,
+            retry_after: None,
+        };
+        let proxy = FaultProxy::start(http.http_port, fault);
         let dir = tempfile::tempdir().unwrap();
         let out = run(&mut clone_cmd(
             &proxy.url("public/basic.git"),
@@ -198,15 +203,21 @@ fn transient_server_errors_are_retried_and_permanent_ones_are_not() {
         ));
         ok(&out);
         assert!(out.stderr.contains("retrying"), "{}", out.stderr);
+        assert!(out.stderr.contains(", backoff"), "{}", out.stderr);
         assert_at(&dir.path().join("work"), fx.sha("c3"));
 
-        let proxy = FaultProxy::start(http.http_port, Fault::Status { code, first: 1 });
+        let proxy = FaultProxy::start(http.http_port, fault);
         let out = run(&mut clone_cmd(
             &proxy.url("public/basic.git"),
             &dir.path().join("again"),
             &["--retries", "0"],
         ));
         assert_eq!(out.code, 6, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("answered HTTP {code}")),
+            "{}",
+            out.stderr
+        );
     }
     // Not found is permanent: one attempt only.
     let proxy = FaultProxy::start(
@@ -214,6 +225,7 @@ fn transient_server_errors_are_retried_and_permanent_ones_are_not() {
         Fault::Status {
             code: 503,
             first: 0,
+            retry_after: None,
         },
     );
     let dir = tempfile::tempdir().unwrap();
@@ -224,6 +236,49 @@ fn transient_server_errors_are_retried_and_permanent_ones_are_not() {
     ));
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(!out.stderr.contains("retrying"), "{}", out.stderr);
+}
+
+/// A server's Retry-After (seconds or an HTTP date) sets the wait instead of the backoff, up
+/// to the 10 s cap (SPEC §9). The wait is read from the retry's log line, not timed.
+#[test]
+fn retry_after_sets_the_wait_up_to_the_cap() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    for (code, header, logged) in [
+        (
+            429,
+            "3",
+            "retrying in 3.0s, as the server asked (Retry-After)",
+        ),
+        (
+            503,
+            "120",
+            "retrying in 10.0s, as the server asked (Retry-After)",
+        ),
+        (
+            503,
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "retrying in 0.0s, as the server asked (Retry-After)",
+        ),
+    ] {
+        let proxy = FaultProxy::start(
+            http.http_port,
+            Fault::Status {
+                code,
+                first: 1,
+                retry_after: Some(header),
+            },
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(&mut clone_cmd(
+            &proxy.url("public/basic.git"),
+            &dir.path().join("work"),
+            &[],
+        ));
+        ok(&out);
+        assert!(out.stderr.contains(logged), "{}", out.stderr);
+        assert_at(&dir.path().join("work"), fx.sha("c3"));
+    }
 }
 
 /// An init container: an arbitrary uid with no passwd entry, no HOME, a destination volume

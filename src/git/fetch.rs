@@ -46,12 +46,9 @@ pub fn ls_remote(s: &Session) -> Result<Advertisement> {
     let url = s.cfg.url.fetch_url();
     let mut remote = Remote::create_detached(url.as_str()).map_err(|e| s.classify(e))?;
     s.reset_attempt();
+    let _http = s.http_scope();
     let conn = remote
-        .connect_auth(
-            Direction::Fetch,
-            Some(s.callbacks()),
-            Some(s.proxy_options()),
-        )
+        .connect_auth(Direction::Fetch, Some(s.callbacks()), None)
         .map_err(|e| s.classify(e))?;
     advertisement(&conn).map_err(|e| s.classify(e))
 }
@@ -67,12 +64,9 @@ pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
     let depth = s.cfg.depth.map(|d| d as i32);
     let mut remote = repo.remote_anonymous(&url).map_err(|e| s.classify(e))?;
     s.reset_attempt();
+    let _http = s.http_scope();
     let mut conn = remote
-        .connect_auth(
-            Direction::Fetch,
-            Some(s.callbacks()),
-            Some(s.proxy_options()),
-        )
+        .connect_auth(Direction::Fetch, Some(s.callbacks()), None)
         .map_err(|e| s.classify(e))?;
     let adv = advertisement(&conn).map_err(|e| s.classify(e))?;
     let target = adv.resolve(&s.cfg.revision, &shown)?;
@@ -136,6 +130,7 @@ fn fetch_refspecs(
     refspecs: &[String],
     depth: Option<i32>,
 ) -> std::result::Result<(), git2::Error> {
+    let _http = s.http_scope();
     let mut fo = s.fetch_options(depth);
     let result = remote.fetch(refspecs, Some(&mut fo), Some("gitinit: fetch"));
     s.received_bytes

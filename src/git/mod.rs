@@ -3,14 +3,14 @@
 
 pub mod checkout;
 pub mod fetch;
+pub mod http;
 pub mod local;
 pub mod submodule;
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
-use git2::{
-    CertificateCheckStatus, Cred, CredentialType, FetchOptions, ProxyOptions, RemoteCallbacks,
-};
+use git2::{CertificateCheckStatus, Cred, CredentialType, FetchOptions, RemoteCallbacks};
 use tracing::debug;
 
 use crate::config::{Config, HostKeys};
@@ -29,6 +29,8 @@ pub struct Session<'a> {
     /// Set by the certificate callback when it refuses a host key.
     trust_failure: RefCell<Option<(String, String)>>,
     cred_attempts: Cell<u32>,
+    /// What the HTTP(S) transport needs, and where it leaves a typed failure.
+    pub http: Arc<http::Settings>,
 }
 
 impl<'a> Session<'a> {
@@ -40,14 +42,21 @@ impl<'a> Session<'a> {
             auth_failure: RefCell::new(None),
             trust_failure: RefCell::new(None),
             cred_attempts: Cell::new(0),
+            http: Arc::new(http::Settings::new(cfg, auth_hint(cfg))),
         }
     }
 
-    /// Credentials are offered once per connection attempt: libgit2 calls the callback again
-    /// after a rejection, and answering again would loop on a wrong password.
+    /// Makes this session's HTTP settings the ones libgit2's transports get while the guard
+    /// lives: call it around every libgit2 call that connects.
+    pub fn http_scope(&self) -> impl Drop {
+        http::enter(&self.http)
+    }
+
+    /// SSH credentials (HTTP ones go through [`http`]). Offered once per connection attempt:
+    /// libgit2 calls the callback again after a rejection, and answering again would loop on a
+    /// wrong key.
     fn credentials(
         &self,
-        url: &str,
         user_from_url: Option<&str>,
         allowed: CredentialType,
     ) -> Result<Cred, git2::Error> {
@@ -57,24 +66,6 @@ impl<'a> Session<'a> {
             *self.auth_failure.borrow_mut() = Some((detail.to_string(), None));
             Err(git2::Error::from_str(detail))
         };
-        // libgit2 follows the first request's redirects; credentials must not follow to another
-        // host (bitbucket.com -> bitbucket.org, or anything an attacker could point us to).
-        let asked_host = url::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-        let our_host = self.cfg.url.host_str().to_ascii_lowercase();
-        if let Some(host) =
-            asked_host.filter(|h| self.cfg.url.scheme.is_network() && *h != our_host)
-        {
-            let detail = format!("the server redirected to another host, {host}, and credentials for {our_host} are never sent there");
-            *self.auth_failure.borrow_mut() = Some((
-                detail.clone(),
-                Some(format!(
-                    "If the repository moved to {host}, use that URL: --url {url}"
-                )),
-            ));
-            return Err(git2::Error::from_str(&detail));
-        }
         let ssh_user = user_from_url.filter(|u| !u.is_empty()).unwrap_or("git");
         if allowed.contains(CredentialType::SSH_KEY) {
             let key = self.cfg.ssh.as_ref().and_then(|s| s.key.as_ref());
@@ -93,16 +84,6 @@ impl<'a> Session<'a> {
         if allowed.contains(CredentialType::USERNAME) {
             return Cred::username(ssh_user);
         }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-            return match (&self.cfg.credentials, attempt) {
-                (Some(c), 1) => {
-                    debug!(username = %c.username, "offering HTTPS credentials");
-                    Cred::userpass_plaintext(&c.username, &c.password)
-                }
-                (Some(_), _) => fail("the server rejected the credentials"),
-                (None, _) => fail("the server asks for credentials and none were given"),
-            };
-        }
         fail(&format!(
             "the server asks for an authentication method gitinit cannot offer here ({allowed:?})"
         ))
@@ -110,7 +91,7 @@ impl<'a> Session<'a> {
 
     pub fn callbacks(&self) -> RemoteCallbacks<'_> {
         let mut cb = RemoteCallbacks::new();
-        cb.credentials(move |url, user, allowed| self.credentials(url, user, allowed));
+        cb.credentials(move |_url, user, allowed| self.credentials(user, allowed));
         cb.certificate_check(move |cert, host| self.check_certificate(cert, host));
         cb.transfer_progress(move |p| {
             self.progress.borrow_mut().transfer(&p);
@@ -127,19 +108,10 @@ impl<'a> Session<'a> {
         cb
     }
 
-    pub fn proxy_options(&self) -> ProxyOptions<'_> {
-        let mut p = ProxyOptions::new();
-        if let Some(url) = &self.cfg.proxy {
-            p.url(url);
-        }
-        p
-    }
-
     /// Fetch options for one fetch: callbacks, proxy, tags, depth (`None`: full history).
     pub fn fetch_options(&self, depth: Option<i32>) -> FetchOptions<'_> {
         let mut fo = FetchOptions::new();
         fo.remote_callbacks(self.callbacks());
-        fo.proxy_options(self.proxy_options());
         fo.update_fetchhead(false);
         fo.download_tags(if self.cfg.flags.no_tags {
             git2::AutotagOption::None
@@ -224,11 +196,15 @@ impl<'a> Session<'a> {
         self.cred_attempts.set(0);
         *self.auth_failure.borrow_mut() = None;
         *self.trust_failure.borrow_mut() = None;
+        let _ = self.http.take_failure();
     }
 
     /// Our error for a libgit2 failure of this session.
     pub fn classify(&self, err: git2::Error) -> Error {
         let url = self.cfg.url.to_string();
+        if let Some(e) = self.http.take_failure() {
+            return e;
+        }
         if let Some((detail, hint)) = self.trust_failure.borrow_mut().take() {
             return Error::Trust { detail, hint };
         }

@@ -587,9 +587,13 @@ impl Drop for Proxy {
 /// What the fault-injecting proxy does to each connection.
 #[derive(Clone, Copy, Debug)]
 pub enum Fault {
-    /// Answer the first `n` connections with an HTTP status (503, 429 with Retry-After: 1),
-    /// then pass traffic through.
-    Status { code: u16, first: usize },
+    /// Answer the first `first` connections with an HTTP status (503, 429...), with a
+    /// `Retry-After` header when given, then pass traffic through.
+    Status {
+        code: u16,
+        first: usize,
+        retry_after: Option<&'static str>,
+    },
     /// Accept and never answer.
     Stall,
     /// Pass the request, forward `bytes` of the response, then stall forever.
@@ -634,16 +638,23 @@ impl FaultProxy {
                     continue;
                 }
                 match fault {
-                    Fault::Status { code, first } if n < first => {
+                    Fault::Status {
+                        code,
+                        first,
+                        retry_after,
+                    } if n < first => {
                         let mut buf = [0u8; 4096];
                         client
                             .set_read_timeout(Some(Duration::from_secs(2)))
                             .unwrap();
                         let _ = client.read(&mut buf);
                         let body = "try again later\n";
+                        let retry = retry_after
+                            .map(|v| format!("Retry-After: {v}\r\n"))
+                            .unwrap_or_default();
                         let _ = write!(
                             client,
-                            "HTTP/1.1 {code} Unavailable\r\nRetry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            "HTTP/1.1 {code} Unavailable\r\n{retry}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                             body.len()
                         );
                     }

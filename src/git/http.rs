@@ -1,0 +1,740 @@
+//! Smart HTTP(S) through libcurl, registered as libgit2's transport for `http://` and
+//! `https://`. libgit2 keeps the git protocol (negotiation, pack, index); this module only moves
+//! the bytes. libgit2's own HTTP client hides what a pod needs and what git itself gets from
+//! curl: the response headers (`Retry-After` of a 429/503), plain `http://` through a proxy,
+//! a stall cut by bytes-per-second rather than a socket timeout, and reliable proxy
+//! authentication.
+//!
+//! Each request runs on its own thread that streams the body through a bounded channel, so
+//! receiving (socket, TLS) overlaps with libgit2 inflating and hashing the pack on the caller's
+//! thread. What went wrong is kept as a typed [`Error`] in [`Settings`], for
+//! [`super::Session::classify`] to report instead of libgit2's flattened message.
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use curl::easy::{Easy, List};
+use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
+use tracing::debug;
+
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::error::Error;
+
+/// Redirects followed on the first request (a moved or renamed repository).
+const MAX_REDIRECTS: usize = 5;
+/// Body chunks in flight between the receiving thread and libgit2: bounds memory.
+const CHANNEL_CHUNKS: usize = 32;
+
+/// What the requests of one session need, and where they leave a failure.
+pub struct Settings {
+    /// The repository URL as shown to the user (redacted).
+    shown_url: String,
+    host: String,
+    credentials: Option<Credentials>,
+    auth_hint: String,
+    proxy: Option<String>,
+    ssl_verify: bool,
+    ca_file: Option<std::path::PathBuf>,
+    io_timeout: Duration,
+    failure: Mutex<Option<Error>>,
+}
+
+impl Settings {
+    pub fn new(cfg: &Config, auth_hint: String) -> Self {
+        Settings {
+            shown_url: cfg.url.to_string(),
+            host: cfg.url.host_str().to_ascii_lowercase(),
+            credentials: cfg.credentials.clone(),
+            auth_hint,
+            proxy: cfg.proxy.clone(),
+            ssl_verify: cfg.flags.ssl_verify,
+            ca_file: cfg.ca_file.clone(),
+            io_timeout: cfg.io_timeout,
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// The typed failure of the last request that failed, if it was an HTTP one.
+    pub fn take_failure(&self) -> Option<Error> {
+        self.failure.lock().ok()?.take()
+    }
+
+    fn fail(&self, e: Error) -> io::Error {
+        let err = io::Error::other(e.to_string());
+        if let Ok(mut f) = self.failure.lock() {
+            *f = Some(e);
+        }
+        err
+    }
+
+    fn network(&self, detail: String) -> Error {
+        Error::Network {
+            url: self.shown_url.clone(),
+            detail,
+        }
+    }
+}
+
+thread_local! {
+    /// The settings of the session whose libgit2 call is running on this thread: libgit2 makes
+    /// the transport inside that call, through the process-wide factory.
+    static CURRENT: RefCell<Option<Arc<Settings>>> = const { RefCell::new(None) };
+}
+
+/// Makes `settings` the ones new HTTP transports use until the guard is dropped.
+pub fn enter(settings: &Arc<Settings>) -> impl Drop {
+    struct Guard(Option<Arc<Settings>>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            CURRENT.with(|c| *c.borrow_mut() = prev);
+        }
+    }
+    let prev = CURRENT.with(|c| c.borrow_mut().replace(settings.clone()));
+    Guard(prev)
+}
+
+/// Registers the transport for `http` and `https`, once per process, before any libgit2 use.
+pub fn register() -> Result<(), git2::Error> {
+    static ONCE: Once = Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        for scheme in ["http", "https"] {
+            // SAFETY: called once, from one thread, before any libgit2 transport exists.
+            let r = unsafe {
+                git2::transport::register(scheme, |remote| {
+                    let settings = CURRENT.with(|c| c.borrow().clone()).ok_or_else(|| {
+                        git2::Error::from_str("internal: an HTTP transport outside a session")
+                    })?;
+                    Transport::smart(remote, true, CurlTransport::new(settings))
+                })
+            };
+            if let Err(e) = r {
+                result = Err(e);
+            }
+        }
+    });
+    result
+}
+
+/// libcurl's version, for `--version`.
+pub fn curl_version() -> String {
+    curl::Version::get().version().to_string()
+}
+
+/// What the requests of one connection share: where the repository really is after a
+/// redirect, whether the server has asked for credentials, and a handle to reuse (its
+/// connection stays open between the requests of one fetch).
+struct Shared {
+    base: Option<String>,
+    send_auth: bool,
+    idle: Option<Easy>,
+}
+
+struct CurlTransport {
+    settings: Arc<Settings>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl CurlTransport {
+    fn new(settings: Arc<Settings>) -> Self {
+        CurlTransport {
+            settings,
+            shared: Arc::new(Mutex::new(Shared {
+                base: None,
+                send_auth: false,
+                idle: None,
+            })),
+        }
+    }
+}
+
+impl SmartSubtransport for CurlTransport {
+    fn action(
+        &self,
+        url: &str,
+        action: Service,
+    ) -> Result<Box<dyn SmartSubtransportStream>, git2::Error> {
+        let first = match action {
+            Service::UploadPackLs => true,
+            Service::UploadPack => false,
+            Service::ReceivePackLs | Service::ReceivePack => {
+                return Err(git2::Error::from_str(
+                    "gitinit only fetches; it never pushes",
+                ))
+            }
+        };
+        Ok(Box::new(Request {
+            settings: self.settings.clone(),
+            shared: self.shared.clone(),
+            url: url.trim_end_matches('/').to_string(),
+            first,
+            body: Vec::new(),
+            response: None,
+        }))
+    }
+
+    fn close(&self) -> Result<(), git2::Error> {
+        Ok(())
+    }
+}
+
+/// One request: libgit2 writes the body (if any), then reads the response.
+struct Request {
+    settings: Arc<Settings>,
+    shared: Arc<Mutex<Shared>>,
+    url: String,
+    /// The ref advertisement (GET info/refs), the only request whose redirects are followed.
+    first: bool,
+    body: Vec<u8>,
+    response: Option<Body>,
+}
+
+struct Body {
+    rx: Receiver<Msg>,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+enum Msg {
+    Head(Head),
+    Data(Vec<u8>),
+    End(Result<(), curl::Error>, Option<Easy>),
+}
+
+#[derive(Debug, Default, Clone)]
+struct Head {
+    status: u32,
+    content_type: Option<String>,
+    retry_after: Option<String>,
+    location: Option<String>,
+}
+
+impl Head {
+    fn header(&mut self, line: &[u8]) {
+        let Ok(line) = std::str::from_utf8(line) else {
+            return;
+        };
+        let line = line.trim_end();
+        if line.starts_with("HTTP/") {
+            let status = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            // A proxy's answer to CONNECT comes before the server's: the last one counts.
+            *self = Head {
+                status,
+                ..Head::default()
+            };
+        } else if let Some((name, value)) = line.split_once(':') {
+            let value = Some(value.trim().to_string());
+            if name.eq_ignore_ascii_case("content-type") {
+                self.content_type = value;
+            } else if name.eq_ignore_ascii_case("retry-after") {
+                self.retry_after = value;
+            } else if name.eq_ignore_ascii_case("location") {
+                self.location = value;
+            }
+        }
+    }
+}
+
+impl Request {
+    fn target(&self) -> String {
+        let base = self
+            .shared
+            .lock()
+            .ok()
+            .and_then(|s| s.base.clone())
+            .unwrap_or_else(|| self.url.clone());
+        if self.first {
+            format!("{base}/info/refs?service=git-upload-pack")
+        } else {
+            format!("{base}/git-upload-pack")
+        }
+    }
+
+    /// Sends the request until the server answers 200: following redirects of the first
+    /// request, and answering a 401 with the credentials once.
+    fn start(&mut self) -> io::Result<Body> {
+        let s = self.settings.clone();
+        let mut redirects = 0;
+        loop {
+            let url = self.target();
+            let (easy, send_auth) = {
+                let mut sh = self
+                    .shared
+                    .lock()
+                    .map_err(|_| io::Error::other("poisoned"))?;
+                (sh.idle.take(), sh.send_auth)
+            };
+            let easy = match easy {
+                Some(e) => e,
+                None => new_handle(&s).map_err(|e| s.fail(s.network(format!("libcurl: {e}"))))?,
+            };
+            debug!(url = %redact(&url), auth = send_auth, "HTTP request");
+            let mut body = self.send(easy, &url, send_auth)?;
+            let head = match body.rx.recv() {
+                Ok(Msg::Head(h)) => h,
+                Ok(Msg::End(Err(e), easy)) => {
+                    self.give_back(easy);
+                    return Err(s.fail(curl_failure(&s, &e, None)));
+                }
+                _ => {
+                    return Err(s.fail(s.network("the HTTP request ended without an answer".into())))
+                }
+            };
+            if head.status != 200 {
+                // Let the thread finish the (small) error body so its connection can be reused.
+                body.drain(&self.shared);
+            }
+            match head.status {
+                200 => {
+                    if self.first {
+                        check_content_type(&s, &head)?;
+                    }
+                    return Ok(body);
+                }
+                301 | 302 | 303 | 307 | 308 if self.first && redirects < MAX_REDIRECTS => {
+                    redirects += 1;
+                    let location = head.location.clone().unwrap_or_default();
+                    let base = self.redirect_base(&url, &location)?;
+                    debug!(to = %redact(&base), "following the redirect");
+                    if let Ok(mut sh) = self.shared.lock() {
+                        sh.base = Some(base);
+                    }
+                }
+                401 if s.credentials.is_some() && !send_auth => {
+                    if let Ok(mut sh) = self.shared.lock() {
+                        sh.send_auth = true;
+                    }
+                }
+                status => return Err(s.fail(status_failure(&s, &head, status, send_auth))),
+            }
+        }
+    }
+
+    /// The repository's new base URL from a redirect of `from` to `location`. Credentials
+    /// never follow to another host, and https never falls back to plain http.
+    fn redirect_base(&self, from: &str, location: &str) -> io::Result<String> {
+        let s = &self.settings;
+        let to = url::Url::parse(from)
+            .and_then(|f| f.join(location))
+            .map_err(|_| {
+                s.fail(Error::RepoNotFound {
+                    url: s.shown_url.clone(),
+                    detail: "the server redirected to an address that is not a URL".into(),
+                })
+            })?;
+        let host = to.host_str().unwrap_or_default().to_ascii_lowercase();
+        let mut shown = to.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        shown.set_query(None);
+        let shown = shown.as_str().trim_end_matches("/info/refs").to_string();
+        if from.starts_with("https:") && to.scheme() != "https" {
+            return Err(s.fail(Error::Trust {
+                detail: format!("{} redirected from https to {shown}", s.shown_url),
+                hint: "gitinit never follows https to plain http: use the https URL the repository really has".into(),
+            }));
+        }
+        if host != s.host && s.credentials.is_some() {
+            return Err(s.fail(Error::Auth {
+                url: s.shown_url.clone(),
+                detail: format!("the server redirected to another host, {host}, and credentials for {} are never sent there", s.host),
+                hint: format!("If the repository moved to {host}, use that URL: --url {shown}"),
+            }));
+        }
+        let path = to.path();
+        let Some(base_path) = path.strip_suffix("/info/refs") else {
+            return Err(s.fail(Error::RepoNotFound {
+                url: s.shown_url.clone(),
+                detail: format!("the server redirected to {shown}, which is not a git repository"),
+            }));
+        };
+        let mut base = to.clone();
+        base.set_query(None);
+        base.set_path(base_path);
+        Ok(base.as_str().trim_end_matches('/').to_string())
+    }
+
+    fn give_back(&self, easy: Option<Easy>) {
+        if let (Some(e), Ok(mut sh)) = (easy, self.shared.lock()) {
+            sh.idle = Some(e);
+        }
+    }
+
+    /// Starts the transfer on its own thread; its first message is the response head (or the
+    /// failure that prevented one).
+    fn send(&self, mut easy: Easy, url: &str, send_auth: bool) -> io::Result<Body> {
+        let s = &self.settings;
+        let setup = |easy: &mut Easy| -> Result<(), curl::Error> {
+            easy.url(url)?;
+            let mut headers = List::new();
+            if self.first {
+                easy.get(true)?;
+                headers.append("Accept: */*")?;
+                headers.append("Pragma: no-cache")?;
+            } else {
+                easy.post(true)?;
+                easy.post_fields_copy(&self.body)?;
+                headers.append("Content-Type: application/x-git-upload-pack-request")?;
+                headers.append("Accept: application/x-git-upload-pack-result")?;
+            }
+            headers.append("Expect:")?;
+            easy.http_headers(headers)?;
+            if let (true, Some(c)) = (send_auth, &s.credentials) {
+                easy.username(&c.username)?;
+                easy.password(&c.password)?;
+            }
+            Ok(())
+        };
+        setup(&mut easy).map_err(|e| s.fail(s.network(format!("libcurl: {e}"))))?;
+        let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
+        std::thread::Builder::new()
+            .name("gitinit-http".into())
+            .spawn(move || transfer(easy, tx))
+            .map_err(|e| s.fail(s.network(format!("cannot start a thread: {e}"))))?;
+        Ok(Body {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+            done: false,
+        })
+    }
+}
+
+/// Runs on the request's thread: the head before the first byte of body, then the body, then
+/// the end, with the handle when its connection can be reused.
+fn transfer(mut easy: Easy, tx: SyncSender<Msg>) {
+    let head = RefCell::new(Head::default());
+    let head_sent = std::cell::Cell::new(false);
+    let result = {
+        let mut t = easy.transfer();
+        let r = t
+            .header_function(|line| {
+                head.borrow_mut().header(line);
+                true
+            })
+            .and_then(|()| {
+                t.write_function(|data| {
+                    if !head_sent.replace(true)
+                        && tx.send(Msg::Head(head.borrow().clone())).is_err()
+                    {
+                        return Ok(0);
+                    }
+                    // A closed channel (libgit2 stopped reading) aborts the transfer.
+                    match tx.send(Msg::Data(data.to_vec())) {
+                        Ok(()) => Ok(data.len()),
+                        Err(_) => Ok(0),
+                    }
+                })
+            });
+        r.and_then(|()| t.perform())
+    };
+    let head = head.into_inner();
+    if !head_sent.get() && head.status != 0 && (result.is_ok() || head.status != 200) {
+        let _ = tx.send(Msg::Head(head));
+    }
+    let reusable = result.is_ok();
+    let _ = tx.send(Msg::End(result, reusable.then_some(easy)));
+}
+
+impl Body {
+    /// Reads what is left of an answer we do not use, and takes back the handle.
+    fn drain(&mut self, shared: &Mutex<Shared>) {
+        while let Ok(msg) = self.rx.recv() {
+            if let Msg::End(_, easy) = msg {
+                if let (Some(e), Ok(mut sh)) = (easy, shared.lock()) {
+                    sh.idle = Some(e);
+                }
+                break;
+            }
+        }
+        self.done = true;
+    }
+}
+
+impl Read for Request {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.response.is_none() {
+            self.response = Some(self.start()?);
+        }
+        let s = self.settings.clone();
+        let shared = self.shared.clone();
+        let body = self.response.as_mut().expect("started above");
+        loop {
+            if body.pos < body.chunk.len() {
+                let n = buf.len().min(body.chunk.len() - body.pos);
+                buf[..n].copy_from_slice(&body.chunk[body.pos..body.pos + n]);
+                body.pos += n;
+                return Ok(n);
+            }
+            if body.done {
+                return Ok(0);
+            }
+            match body.rx.recv() {
+                Ok(Msg::Data(d)) => {
+                    body.chunk = d;
+                    body.pos = 0;
+                }
+                Ok(Msg::End(Ok(()), easy)) => {
+                    body.done = true;
+                    if let (Some(e), Ok(mut sh)) = (easy, shared.lock()) {
+                        sh.idle = Some(e);
+                    }
+                }
+                Ok(Msg::End(Err(e), _)) => {
+                    body.done = true;
+                    return Err(s.fail(curl_failure(&s, &e, Some(200))));
+                }
+                Ok(Msg::Head(_)) => {}
+                Err(_) => {
+                    body.done = true;
+                    return Err(s.fail(s.network("the HTTP transfer stopped unexpectedly".into())));
+                }
+            }
+        }
+    }
+}
+
+impl Write for Request {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.response.is_some() {
+            return Err(io::Error::other("the request was already sent"));
+        }
+        self.body.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A handle with what every request of the session shares: proxy, trust, timeouts, identity.
+fn new_handle(s: &Settings) -> Result<Easy, curl::Error> {
+    let mut e = Easy::new();
+    e.useragent(concat!("git/2.0 (gitinit ", env!("CARGO_PKG_VERSION"), ")"))?;
+    e.follow_location(false)?;
+    e.accept_encoding("")?;
+    // A connection that delivers nothing for this long is cut and the attempt retried: a
+    // stalled server must not hang the pod, while a slow but moving transfer goes on.
+    e.low_speed_limit(1)?;
+    e.low_speed_time(s.io_timeout)?;
+    e.connect_timeout(s.io_timeout.min(Duration::from_secs(30)))?;
+    e.buffer_size(256 * 1024)?;
+    e.tcp_nodelay(true)?;
+    match &s.proxy {
+        Some(p) => {
+            let (url, creds) = split_proxy(p);
+            e.proxy(&url)?;
+            if let Some((user, pass)) = creds {
+                e.proxy_username(&user)?;
+                e.proxy_password(&pass)?;
+            }
+        }
+        // Decided by `proxy::choose`: curl must not pick one from the environment on its own.
+        None => e.proxy("")?,
+    }
+    e.ssl_verify_peer(s.ssl_verify)?;
+    e.ssl_verify_host(s.ssl_verify)?;
+    let system = system_roots();
+    match (&s.ca_file, &system.0) {
+        (Some(ca), file) => {
+            // --ca-file adds to the system roots, as documented.
+            let mut blob = file
+                .as_ref()
+                .and_then(|f| std::fs::read(f).ok())
+                .unwrap_or_default();
+            blob.push(b'\n');
+            blob.extend(std::fs::read(ca).unwrap_or_default());
+            e.ssl_cainfo_blob(&blob)?;
+        }
+        (None, Some(file)) => e.cainfo(file)?,
+        (None, None) => {}
+    }
+    if let Some(dir) = &system.1 {
+        e.capath(dir)?;
+    }
+    Ok(e)
+}
+
+/// The system's CA bundle and directory, found like OpenSSL-based tools do (`SSL_CERT_FILE`,
+/// `SSL_CERT_DIR`, then the usual places of each distribution).
+fn system_roots() -> &'static (Option<std::path::PathBuf>, Option<std::path::PathBuf>) {
+    static ROOTS: OnceLock<(Option<std::path::PathBuf>, Option<std::path::PathBuf>)> =
+        OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let p = openssl_probe::probe();
+        (p.cert_file, p.cert_dir)
+    })
+}
+
+/// `http://user:pass@proxy:3128` → the URL without user-info, and the decoded credentials.
+fn split_proxy(p: &str) -> (String, Option<(String, String)>) {
+    let Ok(mut u) = url::Url::parse(p) else {
+        return (p.to_string(), None);
+    };
+    let creds = (!u.username().is_empty()).then(|| {
+        let dec = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        (dec(u.username()), dec(u.password().unwrap_or_default()))
+    });
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    (u.as_str().trim_end_matches('/').to_string(), creds)
+}
+
+fn check_content_type(s: &Settings, head: &Head) -> io::Result<()> {
+    let ct = head.content_type.as_deref().unwrap_or("no content type");
+    if ct.starts_with("application/x-git-upload-pack-advertisement") {
+        return Ok(());
+    }
+    Err(s.fail(Error::RepoNotFound {
+        url: s.shown_url.clone(),
+        detail: format!("the server answered with {ct}, not git's smart HTTP protocol: is this the repository's clone URL?"),
+    }))
+}
+
+/// Our error for an HTTP status other than 200.
+fn status_failure(s: &Settings, head: &Head, status: u32, sent_auth: bool) -> Error {
+    let auth = |detail: &str| Error::Auth {
+        url: s.shown_url.clone(),
+        detail: detail.to_string(),
+        hint: s.auth_hint.clone(),
+    };
+    match status {
+        401 if sent_auth => auth("the server rejected the credentials"),
+        401 => auth("the server asks for credentials and none were given"),
+        403 => auth("the server refused access (HTTP 403)"),
+        404 | 410 => Error::RepoNotFound {
+            url: s.shown_url.clone(),
+            detail: format!("HTTP {status}"),
+        },
+        407 => s.network(proxy_detail("the proxy asks for credentials (HTTP 407)")),
+        301..=308 => s.network(format!(
+            "too many redirects (HTTP {status}), or a redirect of a request other than the first"
+        )),
+        408 | 429 | 500..=599 => Error::Unavailable {
+            url: s.shown_url.clone(),
+            status,
+            retry_after: head.retry_after.as_deref().and_then(parse_retry_after),
+        },
+        _ => s.network(format!("unexpected HTTP status {status}")),
+    }
+}
+
+fn proxy_detail(what: &str) -> String {
+    format!("{what} (check HTTPS_PROXY / HTTP_PROXY; proxy credentials go in its URL as http://user:password@proxy:port)")
+}
+
+/// Our error for a transfer libcurl could not complete. `status` is the answer already
+/// received, if any.
+fn curl_failure(s: &Settings, e: &curl::Error, status: Option<u32>) -> Error {
+    let what = e.extra_description().unwrap_or(e.description());
+    if e.is_peer_failed_verification()
+        || e.is_ssl_cacert()
+        || e.is_ssl_certproblem()
+        || e.is_ssl_cacert_badfile()
+        || e.is_ssl_issuer_error()
+    {
+        return Error::Trust {
+            detail: format!("the TLS certificate of {} is not trusted: {what}", s.shown_url),
+            hint: "For a self-hosted server with its own CA, pass the CA bundle with --ca-file (GITINIT_CA_FILE)".into(),
+        };
+    }
+    // CURLE_PROXY (97): the proxy refused the tunnel or answered something else.
+    if e.is_couldnt_resolve_proxy()
+        || (s.proxy.is_some() && status.is_none() && (e.is_couldnt_connect() || e.code() == 97))
+    {
+        return s.network(proxy_detail(&format!("the proxy failed: {what}")));
+    }
+    if e.is_operation_timedout() {
+        return s.network(format!("no data for {}s: {what}", s.io_timeout.as_secs()));
+    }
+    if status.is_some() {
+        return s.network(format!("the connection broke while receiving: {what}"));
+    }
+    s.network(what.to_string())
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// A URL for a debug line: never its user-info or query.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        let d = parse_retry_after(&later).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+        let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(60));
+        assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn proxy_credentials_leave_the_url() {
+        let (url, creds) = split_proxy("http://us%40er:p%3Ass@proxy:3128");
+        assert_eq!(url, "http://proxy:3128");
+        assert_eq!(creds, Some(("us@er".into(), "p:ss".into())));
+        assert_eq!(split_proxy("http://proxy:3128/").1, None);
+    }
+
+    #[test]
+    fn the_last_response_head_wins() {
+        let mut h = Head::default();
+        for line in [
+            "HTTP/1.1 407 Proxy Authentication Required\r\n",
+            "Retry-After: 9\r\n",
+            "\r\n",
+            "HTTP/1.1 429 Too Many Requests\r\n",
+            "Content-Type: text/plain\r\n",
+            "retry-after: 3\r\n",
+        ] {
+            h.header(line.as_bytes());
+        }
+        assert_eq!(h.status, 429);
+        assert_eq!(h.retry_after.as_deref(), Some("3"));
+        assert_eq!(h.content_type.as_deref(), Some("text/plain"));
+    }
+}
