@@ -321,6 +321,33 @@ fn depth_on_a_local_path_is_ignored_with_a_warning() {
     assert_eq!(report(&out)["shallow"], false);
 }
 
+/// The system's roots are where OpenSSL tools look (`SSL_CERT_FILE` first); `--ca-file` must
+/// hold a PEM certificate, or nothing is attempted.
+#[test]
+fn system_roots_and_a_ca_file_that_is_no_certificate() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let ca = common::ca_file();
+    let s = Scratch::new();
+    let out = run(gitinit()
+        .env("SSL_CERT_FILE", &ca)
+        .args(["clone", "--url", &http.https_url("public/basic.git"), "--dest"])
+        .arg(s.dest()));
+    assert_ok(&out);
+    assert_eq!(head(&s.dest()), fx.sha("c3"));
+
+    let s = Scratch::new();
+    let not_pem = s.dir.path().join("ca.txt");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let out = s.clone(
+        &http.https_url("public/basic.git"),
+        &["--ca-file", not_pem.to_str().unwrap()],
+    );
+    assert_code(&out, 2);
+    assert!(out.stderr.contains("no PEM certificate"), "{}", out.stderr);
+    assert!(!s.dest().exists());
+}
+
 #[test]
 fn https_with_an_untrusted_certificate_is_a_trust_failure() {
     let http = HttpServer::start();
