@@ -331,7 +331,12 @@ fn system_roots_and_a_ca_file_that_is_no_certificate() {
     let s = Scratch::new();
     let out = run(gitinit()
         .env("SSL_CERT_FILE", &ca)
-        .args(["clone", "--url", &http.https_url("public/basic.git"), "--dest"])
+        .args([
+            "clone",
+            "--url",
+            &http.https_url("public/basic.git"),
+            "--dest",
+        ])
         .arg(s.dest()));
     assert_ok(&out);
     assert_eq!(head(&s.dest()), fx.sha("c3"));

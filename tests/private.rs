@@ -165,7 +165,9 @@ fn a_proxy_that_wants_credentials() {
             &http.https_url("public/basic.git"),
             &[(
                 "HTTPS_PROXY",
-                &proxy.url().replace("http://", "http://proxyuser:proxy-pass-42@"),
+                &proxy
+                    .url()
+                    .replace("http://", "http://proxyuser:proxy-pass-42@"),
             )],
             &["--ca-file", ca.to_str().unwrap(), "--retries", "0"],
         );

@@ -151,6 +151,61 @@ fn sigterm_stops_the_run_promptly_and_says_so() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(143));
     assert!(std::fs::read_to_string(&term).unwrap().contains("SIGTERM"));
+
+    // SIGINT (Ctrl-C on a laptop) is 130. Neither leaves the destination locked: the next run
+    // gets the lock at once and finishes the clone.
+    let mut child = clone_cmd(
+        &proxy.url("public/basic.git"),
+        &dir.path().join("work"),
+        &[],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_until("a second connection", || {
+        proxy.connections.load(std::sync::atomic::Ordering::SeqCst) >= 2
+    });
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    proxy.heal();
+    let out = run(&mut clone_cmd(
+        &proxy.url("public/basic.git"),
+        &dir.path().join("work"),
+        &[],
+    ));
+    ok(&out);
+    assert!(!out.stderr.contains("waiting"), "{}", out.stderr);
+}
+
+/// A transfer that stops delivering bytes mid-pack is cut after GITINIT_IO_TIMEOUT and retried
+/// on a new connection.
+#[test]
+fn a_transfer_that_stalls_midway_is_cut_and_retried() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let proxy = std::sync::Arc::new(FaultProxy::start(
+        http.http_port,
+        Fault::StallAfter { bytes: 700 },
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("work");
+    let p = proxy.clone();
+    let healer = std::thread::spawn(move || {
+        wait_until("the first connection", || {
+            p.connections.load(std::sync::atomic::Ordering::SeqCst) >= 1
+        });
+        p.heal();
+    });
+    let out =
+        run(clone_cmd(&proxy.url("public/deep.git"), &dest, &[]).env("GITINIT_IO_TIMEOUT", "1s"));
+    healer.join().unwrap();
+    ok(&out);
+    assert!(out.stderr.contains("no data for 1s"), "{}", out.stderr);
+    assert!(out.stderr.contains("retrying"), "{}", out.stderr);
+    assert_at(&dest, fx.sha("deep39"));
 }
 
 #[test]

@@ -274,11 +274,12 @@ impl Request {
                     .map_err(|_| io::Error::other("poisoned"))?;
                 (sh.idle.take(), sh.send_auth)
             };
+            let easy_reused = easy.is_some();
             let easy = match easy {
                 Some(e) => e,
                 None => new_handle(&s).map_err(|e| s.fail(s.network(format!("libcurl: {e}"))))?,
             };
-            debug!(url = %redact(&url), auth = send_auth, "HTTP request");
+            debug!(url = %redact(&url), auth = send_auth, reuse = easy_reused, "HTTP request");
             let mut body = self.send(easy, &url, send_auth)?;
             let head = match body.rx.recv() {
                 Ok(Msg::Head(h)) => h,
@@ -399,7 +400,10 @@ impl Request {
         let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
         std::thread::Builder::new()
             .name("gitinit-http".into())
-            .spawn(move || transfer(easy, tx))
+            .spawn({
+                let io_timeout = s.io_timeout;
+                move || transfer(easy, tx, io_timeout)
+            })
             .map_err(|e| s.fail(s.network(format!("cannot start a thread: {e}"))))?;
         Ok(Body {
             rx,
@@ -412,15 +416,31 @@ impl Request {
 
 /// Runs on the request's thread: the head before the first byte of body, then the body, then
 /// the end, with the handle when its connection can be reused.
-fn transfer(mut easy: Easy, tx: SyncSender<Msg>) {
+fn transfer(mut easy: Easy, tx: SyncSender<Msg>, io_timeout: Duration) {
     let head = RefCell::new(Head::default());
     let head_sent = std::cell::Cell::new(false);
+    // The last moment anything moved: bytes in or out, or libgit2 taking a chunk.
+    let moved = std::cell::Cell::new(std::time::Instant::now());
+    let seen = std::cell::Cell::new(0u64);
     let result = {
         let mut t = easy.transfer();
         let r = t
             .header_function(|line| {
+                moved.set(std::time::Instant::now());
                 head.borrow_mut().header(line);
                 true
+            })
+            .and_then(|()| {
+                // curl calls this about once a second, idle or not: a connection silent for
+                // the I/O timeout is cut (curl's own low-speed check averages over seconds
+                // of earlier traffic and so cuts a mid-transfer stall several seconds late).
+                t.progress_function(|_, down, _, up| {
+                    let total = (down + up) as u64;
+                    if total != seen.replace(total) {
+                        moved.set(std::time::Instant::now());
+                    }
+                    moved.get().elapsed() < io_timeout
+                })
             })
             .and_then(|()| {
                 t.write_function(|data| {
@@ -430,7 +450,9 @@ fn transfer(mut easy: Easy, tx: SyncSender<Msg>) {
                         return Ok(0);
                     }
                     // A closed channel (libgit2 stopped reading) aborts the transfer.
-                    match tx.send(Msg::Data(data.to_vec())) {
+                    let sent = tx.send(Msg::Data(data.to_vec()));
+                    moved.set(std::time::Instant::now());
+                    match sent {
                         Ok(()) => Ok(data.len()),
                         Err(_) => Ok(0),
                     }
@@ -458,6 +480,40 @@ impl Body {
             }
         }
         self.done = true;
+    }
+}
+
+/// libgit2 stops reading at the protocol's last packet, before the transfer has ended: wait a
+/// moment for the end so the handle, and with it the open connection (and its TLS session),
+/// serves the next request instead of a new connect and handshake.
+impl Drop for Request {
+    fn drop(&mut self) {
+        let Some(body) = self.response.as_mut() else {
+            return;
+        };
+        if body.done {
+            return;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        let mut extra = 0usize;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match body.rx.recv_timeout(left) {
+                Ok(Msg::Data(d)) => {
+                    extra += d.len();
+                    if extra > 64 * 1024 {
+                        return; // a body nobody reads: let the transfer abort
+                    }
+                }
+                Ok(Msg::End(_, easy)) => {
+                    if let (Some(e), Ok(mut sh)) = (easy, self.shared.lock()) {
+                        sh.idle = Some(e);
+                    }
+                    return;
+                }
+                Ok(Msg::Head(_)) => {}
+                Err(_) => return,
+            }
+        }
     }
 }
 
@@ -524,10 +580,10 @@ fn new_handle(s: &Settings) -> Result<Easy, curl::Error> {
     e.useragent(concat!("git/2.0 (gitinit ", env!("CARGO_PKG_VERSION"), ")"))?;
     e.follow_location(false)?;
     e.accept_encoding("")?;
-    // A connection that delivers nothing for this long is cut and the attempt retried: a
-    // stalled server must not hang the pod, while a slow but moving transfer goes on.
-    e.low_speed_limit(1)?;
-    e.low_speed_time(s.io_timeout)?;
+    // A connection that delivers nothing for the I/O timeout is cut by the progress callback of
+    // `transfer` and the attempt retried: a stalled server must not hang the pod, while a slow
+    // but moving transfer goes on.
+    e.progress(true)?;
     e.connect_timeout(s.io_timeout.min(Duration::from_secs(30)))?;
     e.buffer_size(256 * 1024)?;
     e.tcp_nodelay(true)?;
@@ -660,8 +716,11 @@ fn curl_failure(s: &Settings, e: &curl::Error, status: Option<u32>) -> Error {
     {
         return s.network(proxy_detail(&format!("the proxy failed: {what}")));
     }
-    if e.is_operation_timedout() {
-        return s.network(format!("no data for {}s: {what}", s.io_timeout.as_secs()));
+    if e.is_aborted_by_callback() {
+        return s.network(format!(
+            "no data for {} (GITINIT_IO_TIMEOUT): the server stopped answering",
+            humantime::format_duration(s.io_timeout)
+        ));
     }
     if status.is_some() {
         return s.network(format!("the connection broke while receiving: {what}"));
