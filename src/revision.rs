@@ -68,7 +68,7 @@ pub struct Advertisement {
 }
 
 impl Advertisement {
-    fn get(&self, name: &str) -> Option<Oid> {
+    pub fn get(&self, name: &str) -> Option<Oid> {
         self.refs.iter().find(|r| r.name == name).map(|r| r.oid)
     }
 
@@ -270,7 +270,7 @@ impl Target {
         }
     }
 
-    fn from_ref_name(name: &str) -> Target {
+    pub fn from_ref_name(name: &str) -> Target {
         if let Some(b) = name.strip_prefix("refs/heads/") {
             Target::Branch(b.to_string())
         } else if let Some(t) = name.strip_prefix("refs/tags/") {

@@ -563,6 +563,33 @@ fn lost_found_counts_as_empty_and_a_rerun_updates_in_place() {
     let out = s.clone(&url, &["--revision", "feature", "--report", "-"]);
     assert_ok(&out);
     assert_eq!(report(&out)["received_bytes"], 0);
+    assert!(out.stderr.contains("nothing to fetch"), "{}", out.stderr);
+
+    // Shallow: a rerun of the same revision asks the server nothing beyond the refs (libgit2
+    // alone would negotiate twice for an empty pack); another revision is fetched.
+    let s = Scratch::new();
+    assert_ok(&s.clone(&url, &["--revision", "feature", "--flags", "--depth 1"]));
+    let posts = http.log().matches("POST").count();
+    let out = s.clone(
+        &url,
+        &[
+            "--revision",
+            "feature",
+            "--flags",
+            "--depth 1",
+            "--report",
+            "-",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(report(&out)["received_bytes"], 0);
+    assert_eq!(http.log().matches("POST").count(), posts, "{}", http.log());
+    assert_eq!(head(&s.dest()), fx.sha("c4"));
+    let out = s.clone(&url, &["--revision", "trunk", "--flags", "--depth 1"]);
+    assert_ok(&out);
+    assert!(!out.stderr.contains("nothing to fetch"), "{}", out.stderr);
+    assert_eq!(head(&s.dest()), fx.sha("c3"));
+    assert_clean(&s.dest());
 }
 
 #[test]

@@ -72,6 +72,11 @@ pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
     let target = adv.resolve(&s.cfg.revision, &shown)?;
     debug!(?target, "resolved the revision against the remote's refs");
 
+    if let Some(commit) = already_here(repo, s, &adv, &target) {
+        info!(commit = %commit, "the destination already has {commit}: nothing to fetch");
+        return Ok(Fetched { target, commit });
+    }
+
     let mut refspecs = target.refspecs();
     if s.cfg.flags.all_branches && !refspecs.iter().any(|r| r == ALL_BRANCHES_AND_TAGS[0]) {
         refspecs.push(ALL_BRANCHES_AND_TAGS[0].to_string());
@@ -172,6 +177,44 @@ fn fetch_history(
             _ => return Ok(None),
         };
     }
+}
+
+/// A rerun whose revision the destination already holds (same tip as advertised) needs no
+/// fetch: libgit2 would still negotiate (two more requests for a shallow fetch) to receive an
+/// empty pack. The local ref is pointed at the advertised object, as the fetch would have.
+/// Not when the history must grow: a shallow destination and a request for more than depth 1.
+fn already_here(
+    repo: &Repository,
+    s: &Session,
+    adv: &Advertisement,
+    target: &Target,
+) -> Option<Oid> {
+    if s.cfg.flags.all_branches || (repo.is_shallow() && s.cfg.depth != Some(1)) {
+        return None;
+    }
+    let (name, commit) = match target {
+        Target::Commit { oid, tip: None } => return has_commit(repo, *oid).then_some(*oid),
+        Target::Commit {
+            oid,
+            tip: Some(tip),
+        } => (tip.clone(), *oid),
+        Target::ShortCommit(_) => return None,
+        t => {
+            let name = t.ref_name()?;
+            let commit = adv.peeled(&name)?;
+            (name, commit)
+        }
+    };
+    let advertised = adv.get(&name)?;
+    if !has_commit(repo, commit) || repo.find_object(advertised, None).is_err() {
+        return None;
+    }
+    let local = Target::from_ref_name(&name).local_ref()?;
+    if repo.refname_to_id(&local).ok() != Some(advertised) {
+        repo.reference(&local, advertised, true, "gitinit: already fetched")
+            .ok()?;
+    }
+    Some(commit)
 }
 
 fn has_commit(repo: &Repository, oid: Oid) -> bool {
