@@ -794,3 +794,67 @@ fn local_paths_link_objects_and_resolve_every_revision_kind() {
     assert_code(&s.clone(&local, &["--revision", "nope"]), 5);
     assert!(!s.dest().exists());
 }
+
+/// A fresh checkout (written on every core) is what `git clone` writes: the same files, modes,
+/// symlink and submodule directory, and an index whose stat data matches the files
+/// (`git diff-files` reports nothing without a refresh). A tree with a .gitattributes goes
+/// through libgit2's checkout (line-end conversion) and matches git's too.
+#[test]
+fn a_fresh_checkout_is_what_git_clone_writes() {
+    let http = HttpServer::start();
+    let url = http.http_url("public/wide.git");
+    for rev in ["main", "attrs"] {
+        let s = Scratch::new();
+        let out = s.clone(&url, &["-v", "--revision", rev]);
+        assert_ok(&out);
+        assert_eq!(
+            out.stderr.contains("fresh checkout in parallel"),
+            rev == "main",
+            "{rev}: {}",
+            out.stderr
+        );
+        let theirs = s.path("git-clone");
+        git_out(
+            s.dir.path(),
+            &[
+                "clone",
+                "-q",
+                "--branch",
+                rev,
+                &url,
+                theirs.to_str().unwrap(),
+            ],
+        );
+        let diff = std::process::Command::new("diff")
+            .args(["-r", "--no-dereference", "--exclude=.git"])
+            .arg(s.dest())
+            .arg(&theirs)
+            .output()
+            .unwrap();
+        assert!(
+            diff.status.success(),
+            "{rev}: {}",
+            String::from_utf8_lossy(&diff.stdout)
+        );
+        assert_eq!(
+            git_out(&s.dest(), &["ls-files", "-s"]),
+            git_out(&theirs, &["ls-files", "-s"]),
+            "{rev}"
+        );
+        assert_eq!(
+            git_out(&s.dest(), &["diff-files", "--name-only"]),
+            "",
+            "{rev}"
+        );
+        assert_clean(&s.dest());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode();
+        for f in ["run.sh", "empty.txt", "d1/e1/f1.txt"] {
+            assert_eq!(mode(&s.dest().join(f)), mode(&theirs.join(f)), "{rev}: {f}");
+        }
+        assert_eq!(
+            std::fs::read_link(s.dest().join("link-to-f1")).unwrap(),
+            Path::new("d1/e1/f1.txt")
+        );
+    }
+}

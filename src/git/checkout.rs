@@ -29,6 +29,16 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
         repo.set_head(&format!("refs/heads/{name}"))
             .map_err(|e| internal("pointing HEAD at the branch", e))?;
     }
+    if fresh::applies(repo) {
+        let tree = commit
+            .tree()
+            .map_err(|e| internal("reading the commit's tree", e))?;
+        if fresh::write(repo, &tree, s)? {
+            s.progress.borrow_mut().finish();
+            forget_commit_ref(repo);
+            return Ok(());
+        }
+    }
     let mut cb = CheckoutBuilder::new();
     // A rerun over an old tree must end identical to a fresh clone: no leftovers.
     cb.force().remove_untracked(true).remove_ignored(true);
@@ -42,10 +52,7 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
             || m.contains("Permission")
             || m.contains("Read-only")
         {
-            Error::destination(
-                repo.workdir().unwrap_or(repo.path()),
-                format!("cannot write the working tree: {m}"),
-            )
+            cannot_write(repo, m)
         } else {
             internal("checking out", e)
         }
@@ -53,4 +60,251 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     s.progress.borrow_mut().finish();
     forget_commit_ref(repo);
     Ok(())
+}
+
+fn cannot_write(repo: &Repository, detail: impl std::fmt::Display) -> Error {
+    Error::destination(
+        repo.workdir().unwrap_or(repo.path()),
+        format!("cannot write the working tree: {detail}"),
+    )
+}
+
+/// The first checkout of a new destination, with the files written on every core. libgit2
+/// writes one file after another on one thread; here each worker has its own handle on the
+/// repository (libgit2 objects are not shared between threads), inflates blobs and writes
+/// files, and the index is then built from the files' stat data, as libgit2's checkout would
+/// have left it. Anything this path does not handle exactly like libgit2 (attributes, which
+/// may ask for end-of-line or filter conversion; a path git would refuse) goes to libgit2.
+mod fresh {
+    use std::ffi::OsStr;
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use git2::{
+        FileMode, IndexEntry, IndexTime, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult,
+    };
+    use tracing::debug;
+
+    use super::{cannot_write, Session};
+    use crate::error::{Error, Result};
+
+    /// Below this, threads cost more than they save.
+    const MIN_FILES: usize = 64;
+
+    struct Entry {
+        path: Vec<u8>,
+        oid: Oid,
+        mode: i32,
+    }
+
+    /// A new destination: nothing checked out yet, nothing in the working tree but `.git`
+    /// (and a volume's `lost+found`), and more than one core.
+    pub fn applies(repo: &Repository) -> bool {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let Some(workdir) = repo.workdir() else {
+            return false;
+        };
+        cores > 1
+            && repo.index().map(|i| i.is_empty()).unwrap_or(false)
+            && std::fs::read_dir(workdir).is_ok_and(|mut d| {
+                d.all(|e| e.is_ok_and(|e| e.file_name() == ".git" || e.file_name() == "lost+found"))
+            })
+    }
+
+    /// Writes the tree and the index; `false` when the tree needs libgit2's own checkout.
+    pub fn write(repo: &Repository, tree: &Tree<'_>, s: &Session) -> Result<bool> {
+        let internal =
+            |what: &str, e: git2::Error| Error::Internal(format!("{what}: {}", e.message()));
+        let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
+            return Ok(false);
+        };
+        let mut entries = vec![];
+        let mut dirs = vec![];
+        let mut plain = true;
+        tree.walk(TreeWalkMode::PreOrder, |parent, e| {
+            let mut path = parent.as_bytes().to_vec();
+            path.extend_from_slice(e.name_bytes());
+            if !safe(e.name_bytes()) || e.name_bytes() == b".gitattributes" {
+                plain = false;
+                return TreeWalkResult::Abort;
+            }
+            match e.filemode() {
+                0o040000 => dirs.push(path),
+                0o100644 | 0o100755 | 0o120000 | 0o160000 => entries.push(Entry {
+                    path,
+                    oid: e.id(),
+                    mode: e.filemode(),
+                }),
+                _ => {
+                    plain = false;
+                    return TreeWalkResult::Abort;
+                }
+            }
+            TreeWalkResult::Ok
+        })
+        .or_else(|e| {
+            if plain {
+                Err(internal("reading the tree", e))
+            } else {
+                Ok(())
+            }
+        })?;
+        if !plain || entries.len() < MIN_FILES {
+            return Ok(false);
+        }
+        let at = |p: &[u8]| workdir.join(OsStr::from_bytes(p));
+        for d in &dirs {
+            std::fs::create_dir_all(at(d)).map_err(|e| cannot_write(repo, e))?;
+        }
+        for e in entries.iter().filter(|e| e.mode == 0o160000) {
+            // A submodule's directory; `--recurse-submodules` fills it.
+            std::fs::create_dir_all(at(&e.path)).map_err(|e| cannot_write(repo, e))?;
+        }
+
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+        let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let gitdir = repo.path().to_path_buf();
+        debug!(
+            files = entries.len(),
+            workers, "writing a fresh checkout in parallel"
+        );
+        let results: Vec<Result<Vec<(usize, std::fs::Metadata)>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let repo = Repository::open(&gitdir)
+                            .map_err(|e| internal("opening the repository", e))?;
+                        let mut stats = vec![];
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= entries.len() || failed.load(Ordering::Relaxed) {
+                                return Ok(stats);
+                            }
+                            let r = write_one(&repo, &entries[i], &at(&entries[i].path));
+                            match r {
+                                Ok(meta) => stats.push((i, meta)),
+                                Err(e) => {
+                                    failed.store(true, Ordering::Relaxed);
+                                    return Err(e);
+                                }
+                            }
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            while !handles.iter().all(|h| h.is_finished()) {
+                s.progress
+                    .borrow_mut()
+                    .checkout(done.load(Ordering::Relaxed), entries.len());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::Internal("a checkout worker panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut metas: Vec<Option<std::fs::Metadata>> = entries.iter().map(|_| None).collect();
+        for r in results {
+            for (i, m) in r? {
+                metas[i] = Some(m);
+            }
+        }
+        s.progress
+            .borrow_mut()
+            .checkout(entries.len(), entries.len());
+
+        let mut index = repo.index().map_err(|e| internal("opening the index", e))?;
+        for (e, meta) in entries.iter().zip(&metas) {
+            index
+                .add(&index_entry(e, meta.as_ref()))
+                .map_err(|err| internal("adding to the index", err))?;
+        }
+        index
+            .write()
+            .map_err(|e| internal("writing the index", e))?;
+        Ok(true)
+    }
+
+    /// A name git would refuse to check out (`.git` in any case, `.`, `..`), or one that would
+    /// leave the destination.
+    fn safe(name: &[u8]) -> bool {
+        !(name.is_empty()
+            || name == b"."
+            || name == b".."
+            || name.eq_ignore_ascii_case(b".git")
+            || name.contains(&b'/')
+            || name.contains(&0))
+    }
+
+    /// Writes one entry; its stat data (not for submodules) goes to the index.
+    fn write_one(repo: &Repository, e: &Entry, path: &PathBuf) -> Result<std::fs::Metadata> {
+        let io = |err: std::io::Error| {
+            Error::destination(path, format!("cannot write the working tree: {err}"))
+        };
+        if e.mode == 0o160000 {
+            return std::fs::symlink_metadata(path).map_err(io);
+        }
+        let blob = repo
+            .find_blob(e.oid)
+            .map_err(|err| Error::Internal(format!("reading {}: {}", e.oid, err.message())))?;
+        if e.mode == 0o120000 {
+            std::os::unix::fs::symlink(OsStr::from_bytes(blob.content()), path).map_err(io)?;
+        } else {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(if e.mode == 0o100755 { 0o777 } else { 0o666 })
+                .open(path)
+                .map_err(io)?;
+            f.write_all(blob.content()).map_err(io)?;
+        }
+        std::fs::symlink_metadata(path).map_err(io)
+    }
+
+    fn index_entry(e: &Entry, meta: Option<&std::fs::Metadata>) -> IndexEntry {
+        let time = |s: i64, ns: i64| IndexTime::new(s as i32, ns as u32);
+        let (ctime, mtime, dev, ino, uid, gid, size) = match (e.mode, meta) {
+            (0o160000, _) | (_, None) => (time(0, 0), time(0, 0), 0, 0, 0, 0, 0),
+            (_, Some(m)) => (
+                time(m.ctime(), m.ctime_nsec()),
+                time(m.mtime(), m.mtime_nsec()),
+                m.dev() as u32,
+                m.ino() as u32,
+                m.uid(),
+                m.gid(),
+                m.size() as u32,
+            ),
+        };
+        let mode = match e.mode {
+            0o100755 => u32::from(FileMode::BlobExecutable),
+            0o120000 => u32::from(FileMode::Link),
+            0o160000 => u32::from(FileMode::Commit),
+            _ => u32::from(FileMode::Blob),
+        };
+        IndexEntry {
+            ctime,
+            mtime,
+            dev,
+            ino,
+            mode,
+            uid,
+            gid,
+            file_size: size,
+            id: e.oid,
+            flags: e.path.len().min(0xfff) as u16,
+            flags_extended: 0,
+            path: e.path.clone(),
+        }
+    }
 }

@@ -312,6 +312,22 @@ rm -rf $N $S $P
 D=$ROOT/deepwork; mkdir -p $D && cd $D && git init -q -b main .
 for i in $(seq 0 39); do echo "deep $i" > deep.txt; commit "deep$i"; done
 git clone -q --bare $D $ROOT/repos/deep.git
+# wide.git: enough files for the parallel fresh checkout, with what it must get right: an
+# executable, a symlink, an empty file, a name with a space and UTF-8, a submodule directory;
+# branch attrs adds a .gitattributes that converts line ends (libgit2's checkout handles it).
+X=$ROOT/widework; mkdir -p $X && cd $X && git init -q -b main .
+for i in $(seq 1 150); do mkdir -p "d$((i % 7))/e$((i % 3))"; echo "file $i" > "d$((i % 7))/e$((i % 3))/f$i.txt"; done
+printf '#!/bin/sh\necho hi\n' > run.sh; chmod +x run.sh
+ln -s d1/e1/f1.txt link-to-f1
+: > empty.txt
+echo spaced > "with space é.txt"
+printf '[submodule "nested"]\n\tpath = nested\n\turl = ../nested.git\n' > .gitmodules
+git update-index --add --cacheinfo 160000,$(grep '^n1 ' $ROOT/shas.txt | cut -d' ' -f2),nested
+mkdir nested
+commit w1
+git checkout -q -b attrs; echo '*.txt text eol=crlf' > .gitattributes; commit w2
+git checkout -q main
+git clone -q --bare $X $ROOT/repos/wide.git; rm -rf $X
 for r in $ROOT/repos/*.git; do git -C $r config http.receivepack false; git -C $r update-server-info; done
 rm -rf $W $D
 # A CA, a server certificate it signs (for 127.0.0.1 and localhost), and an unrelated CA.
