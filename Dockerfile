@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# gitinit: a glibc binary with libgit2, libssh2 and OpenSSL linked in statically (vendored), on
+# gitinit: a glibc binary with libgit2, libcurl, libssh2 and OpenSSL linked in statically (vendored), on
 # distroless: the runtime image holds the binary, CA certificates and glibc, no shell.
 # musl was measured at ~1.5x slower clones (its allocator); glibc on distroless/cc avoids that.
 
