@@ -569,7 +569,7 @@ fn lost_found_counts_as_empty_and_a_rerun_updates_in_place() {
     // alone would negotiate twice for an empty pack); another revision is fetched.
     let s = Scratch::new();
     assert_ok(&s.clone(&url, &["--revision", "feature", "--flags", "--depth 1"]));
-    let posts = http.log().matches("POST").count();
+    let posts = http.count_requests("POST");
     let out = s.clone(
         &url,
         &[
@@ -583,7 +583,7 @@ fn lost_found_counts_as_empty_and_a_rerun_updates_in_place() {
     );
     assert_ok(&out);
     assert_eq!(report(&out)["received_bytes"], 0);
-    assert_eq!(http.log().matches("POST").count(), posts, "{}", http.log());
+    assert_eq!(http.count_requests("POST"), posts, "{}", http.log());
     assert_eq!(head(&s.dest()), fx.sha("c4"));
     let out = s.clone(&url, &["--revision", "trunk", "--flags", "--depth 1"]);
     assert_ok(&out);
@@ -856,5 +856,49 @@ fn a_fresh_checkout_is_what_git_clone_writes() {
             std::fs::read_link(s.dest().join("link-to-f1")).unwrap(),
             Path::new("d1/e1/f1.txt")
         );
+    }
+}
+
+/// A fresh shallow clone over HTTP sends one request for the pack: libgit2 alone sends its
+/// wants and `deepen` twice, the second time with `done`. The result is the same shallow clone,
+/// also with credentials (the 401 comes first) and by SHA.
+#[test]
+fn a_fresh_shallow_clone_is_one_request_for_the_pack() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    for (path, env, rev) in [
+        ("public/deep.git", None, "main".to_string()),
+        (
+            "private/deep.git",
+            Some("bob:plainpass"),
+            fx.sha("deep39").to_string(),
+        ),
+    ] {
+        let s = Scratch::new();
+        let before = http.count_requests("POST");
+        let mut cmd = gitinit();
+        if let Some(c) = env {
+            cmd.env("POLYAXON_GIT_CREDENTIALS", c);
+        }
+        cmd.args(["clone", "--url", &http.http_url(path), "--dest"])
+            .arg(s.dest())
+            .args(["--revision", &rev, "--flags", "--depth 1"]);
+        assert_ok(&run(&mut cmd));
+        assert_eq!(
+            http.count_requests("POST") - before,
+            1,
+            "{path}: {}",
+            http.log()
+        );
+        assert_eq!(head(&s.dest()), fx.sha("deep39"));
+        assert_eq!(git_out(&s.dest(), &["rev-list", "--count", "HEAD"]), "1");
+        assert_eq!(
+            std::fs::read_to_string(s.dest().join(".git/shallow"))
+                .unwrap()
+                .trim(),
+            fx.sha("deep39")
+        );
+        git_out(&s.dest(), &["fsck", "--no-progress"]);
+        assert_clean(&s.dest());
     }
 }

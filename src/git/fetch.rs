@@ -93,7 +93,7 @@ pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
         Target::Commit { oid, tip: None } => {
             let oid = *oid;
             info!("fetching commit {oid}");
-            match fetch_refspecs(conn.remote(), s, &refspecs, depth) {
+            match fetch_refspecs(repo, conn.remote(), s, &refspecs, depth) {
                 Ok(()) => oid,
                 Err(e) if is_sha_want_refused(&e) => {
                     drop(conn);
@@ -108,7 +108,7 @@ pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
         }
         _ => {
             info!(refspecs = ?refspecs, "fetching");
-            fetch_refspecs(conn.remote(), s, &refspecs, depth).map_err(|e| s.classify(e))?;
+            fetch_refspecs(repo, conn.remote(), s, &refspecs, depth).map_err(|e| s.classify(e))?;
             match &target {
                 Target::Commit { oid, .. } => *oid,
                 t => {
@@ -130,12 +130,15 @@ pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
 }
 
 fn fetch_refspecs(
+    repo: &Repository,
     remote: &mut Remote<'_>,
     s: &Session,
     refspecs: &[String],
     depth: Option<i32>,
 ) -> std::result::Result<(), git2::Error> {
     let _http = s.http_scope();
+    s.http
+        .set_nothing_to_negotiate(repo.references().is_ok_and(|mut r| r.next().is_none()));
     let mut fo = s.fetch_options(depth);
     let result = remote.fetch(refspecs, Some(&mut fo), Some("gitinit: fetch"));
     s.received_bytes
@@ -160,7 +163,7 @@ fn fetch_history(
             .map(|r| r.to_string())
             .collect();
         debug!(?depth, "fetching branches and tags");
-        fetch_refspecs(&mut remote, s, &refspecs, depth).map_err(|e| s.classify(e))?;
+        fetch_refspecs(repo, &mut remote, s, &refspecs, depth).map_err(|e| s.classify(e))?;
         if let Some(oid) = found(repo)? {
             return Ok(Some(oid));
         }

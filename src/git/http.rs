@@ -41,6 +41,9 @@ pub struct Settings {
     ca_file: Option<std::path::PathBuf>,
     io_timeout: Duration,
     failure: Mutex<Option<Error>>,
+    /// The repository being fetched into has no refs: libgit2 has nothing to negotiate, so a
+    /// shallow fetch can be one request (see [`Speculation`]).
+    nothing_to_negotiate: std::sync::atomic::AtomicBool,
 }
 
 impl Settings {
@@ -55,7 +58,14 @@ impl Settings {
             ca_file: cfg.ca_file.clone(),
             io_timeout: cfg.io_timeout,
             failure: Mutex::new(None),
+            nothing_to_negotiate: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Says whether the repository the next fetch writes into has no refs at all.
+    pub fn set_nothing_to_negotiate(&self, yes: bool) {
+        self.nothing_to_negotiate
+            .store(yes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The typed failure of the last request that failed, if it was an HTTP one.
@@ -133,6 +143,8 @@ struct Shared {
     base: Option<String>,
     send_auth: bool,
     idle: Option<Easy>,
+    /// The rest of a shallow fetch's response, for libgit2's second request.
+    stash: Option<Stash>,
 }
 
 struct CurlTransport {
@@ -148,6 +160,7 @@ impl CurlTransport {
                 base: None,
                 send_auth: false,
                 idle: None,
+                stash: None,
             })),
         }
     }
@@ -175,6 +188,8 @@ impl SmartSubtransport for CurlTransport {
             first,
             body: Vec::new(),
             response: None,
+            speculation: None,
+            answered: false,
         }))
     }
 
@@ -192,6 +207,9 @@ struct Request {
     first: bool,
     body: Vec<u8>,
     response: Option<Body>,
+    speculation: Option<Speculation>,
+    /// This request's part of a shared response has been read (see [`Speculation`]).
+    answered: bool,
 }
 
 struct Body {
@@ -384,7 +402,11 @@ impl Request {
                 headers.append("Pragma: no-cache")?;
             } else {
                 easy.post(true)?;
-                easy.post_fields_copy(&self.body)?;
+                let body = self
+                    .speculation
+                    .as_ref()
+                    .map_or(&self.body, |sp| &sp.expected);
+                easy.post_fields_copy(body)?;
                 headers.append("Content-Type: application/x-git-upload-pack-request")?;
                 headers.append("Accept: application/x-git-upload-pack-result")?;
             }
@@ -491,7 +513,7 @@ impl Drop for Request {
         let Some(body) = self.response.as_mut() else {
             return;
         };
-        if body.done {
+        if body.done || self.speculation.is_some() {
             return;
         }
         let deadline = std::time::Instant::now() + Duration::from_millis(200);
@@ -517,46 +539,192 @@ impl Drop for Request {
     }
 }
 
-impl Read for Request {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.response.is_none() {
-            self.response = Some(self.start()?);
-        }
-        let s = self.settings.clone();
-        let shared = self.shared.clone();
-        let body = self.response.as_mut().expect("started above");
+impl Body {
+    fn read(&mut self, buf: &mut [u8], shared: &Mutex<Shared>, s: &Settings) -> io::Result<usize> {
         loop {
-            if body.pos < body.chunk.len() {
-                let n = buf.len().min(body.chunk.len() - body.pos);
-                buf[..n].copy_from_slice(&body.chunk[body.pos..body.pos + n]);
-                body.pos += n;
+            if self.pos < self.chunk.len() {
+                let n = buf.len().min(self.chunk.len() - self.pos);
+                buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+                self.pos += n;
                 return Ok(n);
             }
-            if body.done {
+            if self.done {
                 return Ok(0);
             }
-            match body.rx.recv() {
+            match self.rx.recv() {
                 Ok(Msg::Data(d)) => {
-                    body.chunk = d;
-                    body.pos = 0;
+                    self.chunk = d;
+                    self.pos = 0;
                 }
                 Ok(Msg::End(Ok(()), easy)) => {
-                    body.done = true;
+                    self.done = true;
                     if let (Some(e), Ok(mut sh)) = (easy, shared.lock()) {
                         sh.idle = Some(e);
                     }
                 }
                 Ok(Msg::End(Err(e), _)) => {
-                    body.done = true;
-                    return Err(s.fail(curl_failure(&s, &e, Some(200))));
+                    self.done = true;
+                    return Err(s.fail(curl_failure(s, &e, Some(200))));
                 }
                 Ok(Msg::Head(_)) => {}
                 Err(_) => {
-                    body.done = true;
+                    self.done = true;
                     return Err(s.fail(s.network("the HTTP transfer stopped unexpectedly".into())));
                 }
             }
         }
+    }
+}
+
+/// A shallow fetch in one request instead of two. libgit2 (protocol v0, stateless) first
+/// sends its wants and `deepen` alone and reads the shallow list up to its flush packet, then
+/// sends the very same request with `done` appended and reads the rest: the server lists the
+/// shallow commits again and then sends the pack. git's own client sends `done` at once when it
+/// has nothing to negotiate. So the first request goes out with `done`; libgit2 gets its
+/// answer up to that flush, and the second request, if it is exactly the first plus `done`, is
+/// answered from the same response (replaying the shallow list) instead of a new round trip
+/// and a second run of upload-pack on the server. Anything else is sent as it is.
+struct Speculation {
+    /// The request libgit2 is expected to send next.
+    expected: Vec<u8>,
+    /// What libgit2 has read of the response so far, to replay.
+    read: Vec<u8>,
+    scan: PktScan,
+}
+
+struct Stash {
+    expected: Vec<u8>,
+    read: Vec<u8>,
+    body: Body,
+}
+
+const DONE_PKT: &[u8] = b"0009done\n";
+
+/// Whether a request is the first step of a shallow fetch with nothing to negotiate: wants and a
+/// `deepen`, no `have`, no `done`, ending in a flush.
+fn first_shallow_step(body: &[u8]) -> bool {
+    let mut rest = body;
+    let mut deepen = false;
+    while rest.len() >= 4 {
+        let Some(len) = std::str::from_utf8(&rest[..4])
+            .ok()
+            .and_then(|h| usize::from_str_radix(h, 16).ok())
+        else {
+            return false;
+        };
+        if len == 0 {
+            return deepen && rest.len() == 4;
+        }
+        if len < 4 || len > rest.len() {
+            return false;
+        }
+        let line = &rest[4..len];
+        if line.starts_with(b"have ") || line.starts_with(b"done") {
+            return false;
+        }
+        deepen |= line.starts_with(b"deepen");
+        rest = &rest[len..];
+    }
+    false
+}
+
+/// Finds the end of the first flush packet in a stream of pkt-lines.
+#[derive(Default)]
+struct PktScan {
+    header: Vec<u8>,
+    left: usize,
+}
+
+impl PktScan {
+    /// How many of `bytes` come up to and including the first flush packet, if it ends here.
+    fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.left > 0 {
+                let n = self.left.min(bytes.len() - i);
+                self.left -= n;
+                i += n;
+                continue;
+            }
+            self.header.push(bytes[i]);
+            i += 1;
+            if self.header.len() < 4 {
+                continue;
+            }
+            let len = std::str::from_utf8(&self.header)
+                .ok()
+                .and_then(|h| usize::from_str_radix(h, 16).ok());
+            self.header.clear();
+            match len {
+                Some(0) => return Some(i),
+                Some(n) if n >= 4 => self.left = n - 4,
+                // Not pkt-lines (or a delimiter): let libgit2 see it all and decide.
+                _ => return Some(bytes.len()),
+            }
+        }
+        None
+    }
+}
+
+impl Read for Request {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.response.is_none() {
+            if self.answered {
+                return Ok(0);
+            }
+            let stashed = self.shared.lock().ok().and_then(|mut sh| sh.stash.take());
+            self.response = Some(match stashed {
+                Some(st) if !self.first && st.expected == self.body => {
+                    debug!("answering libgit2's second shallow request from the first response");
+                    let mut body = st.body;
+                    let mut chunk = st.read;
+                    chunk.extend_from_slice(&body.chunk[body.pos..]);
+                    body.chunk = chunk;
+                    body.pos = 0;
+                    body
+                }
+                _ => {
+                    let fresh = self
+                        .settings
+                        .nothing_to_negotiate
+                        .load(std::sync::atomic::Ordering::Relaxed);
+                    if fresh && !self.first && first_shallow_step(&self.body) {
+                        let mut expected = self.body.clone();
+                        expected.extend_from_slice(DONE_PKT);
+                        self.speculation = Some(Speculation {
+                            expected,
+                            read: vec![],
+                            scan: PktScan::default(),
+                        });
+                    }
+                    self.start()?
+                }
+            });
+        }
+        let (s, shared) = (self.settings.clone(), self.shared.clone());
+        let body = self.response.as_mut().expect("set above");
+        let n = body.read(buf, &shared, &s)?;
+        let Some(spec) = self.speculation.as_mut() else {
+            return Ok(n);
+        };
+        let Some(end) = spec.scan.feed(&buf[..n]) else {
+            spec.read.extend_from_slice(&buf[..n]);
+            return Ok(n);
+        };
+        // The flush that ends the shallow list: the rest waits for the second request.
+        body.pos -= n - end;
+        spec.read.extend_from_slice(&buf[..end]);
+        let spec = self.speculation.take().expect("checked above");
+        let body = self.response.take().expect("checked above");
+        self.answered = true;
+        if let Ok(mut sh) = self.shared.lock() {
+            sh.stash = Some(Stash {
+                expected: spec.expected,
+                read: spec.read,
+                body,
+            });
+        }
+        Ok(end)
     }
 }
 
@@ -795,5 +963,42 @@ mod tests {
         assert_eq!(h.status, 429);
         assert_eq!(h.retry_after.as_deref(), Some("3"));
         assert_eq!(h.content_type.as_deref(), Some("text/plain"));
+    }
+}
+
+#[cfg(test)]
+mod pkt_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_step_of_a_shallow_fetch_is_recognised() {
+        let want = b"0032want 5f08cc064b779ad1701ffe202ec4b235ad6b0946\n";
+        let mut body = want.to_vec();
+        body.extend_from_slice(b"000ddeepen 1\n0000");
+        assert!(first_shallow_step(&body));
+        let mut with_done = body.clone();
+        with_done.extend_from_slice(DONE_PKT);
+        assert!(!first_shallow_step(&with_done));
+        let mut no_deepen = want.to_vec();
+        no_deepen.extend_from_slice(b"0000");
+        assert!(!first_shallow_step(&no_deepen));
+        let mut haves = body[..body.len() - 4].to_vec();
+        haves.extend_from_slice(b"0032have 5f08cc064b779ad1701ffe202ec4b235ad6b0946\n0000");
+        assert!(!first_shallow_step(&haves));
+        assert!(!first_shallow_step(b"zzzz"));
+    }
+
+    #[test]
+    fn the_scan_stops_after_the_first_flush_across_chunks() {
+        let stream = b"0035shallow 5f08cc064b779ad1701ffe202ec4b235ad6b0946\n00000008NAK\nPACK";
+        for split in 0..stream.len() {
+            let mut scan = PktScan::default();
+            let (a, b) = stream.split_at(split);
+            let end = match scan.feed(a) {
+                Some(e) => e,
+                None => a.len() + scan.feed(b).expect("a flush in the stream"),
+            };
+            assert_eq!(&stream[..end], &stream[..0x35 + 4], "split at {split}");
+        }
     }
 }

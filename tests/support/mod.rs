@@ -425,7 +425,21 @@ impl HttpServer {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::write(d.join("users"), "alice:s3cr:et@/%x\nbob:plainpass\n").unwrap();
-        let backend = git_exec_path().join("git-http-backend");
+        // git-http-backend behind a wrapper that notes each request as it starts: lighttpd's
+        // access log is written late (buffered, and after the CGI exits).
+        let backend = d.join("git-http-backend");
+        std::fs::write(
+            &backend,
+            format!(
+                "#!/bin/sh\necho \"$REQUEST_METHOD $PATH_INFO\" >> {}/requests.log\nexec {}\n",
+                d.display(),
+                git_exec_path().join("git-http-backend").display()
+            ),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&backend).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&backend, perms).unwrap();
         let bundle = fx.server_cert.parent().unwrap().join("server-bundle.pem");
         let (http_port, https_port) = (free_port(), free_port());
         let conf = format!(
@@ -497,6 +511,15 @@ $SERVER["socket"] == "127.0.0.1:{https_port}" {{
     pub fn log(&self) -> String {
         let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
         format!("{}{}", read("access.log"), read("error.log"))
+    }
+
+    /// How many requests with this method reached git-http-backend so far.
+    pub fn count_requests(&self, method: &str) -> usize {
+        std::fs::read_to_string(self.dir.path().join("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(&format!("{method} ")))
+            .count()
     }
 }
 
