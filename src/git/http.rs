@@ -26,8 +26,9 @@ use crate::error::Error;
 
 /// Redirects followed on the first request (a moved or renamed repository).
 const MAX_REDIRECTS: usize = 5;
-/// Body chunks in flight between the receiving thread and libgit2: bounds memory.
-const CHANNEL_CHUNKS: usize = 32;
+/// Body chunks (of up to curl's 64 KiB buffer) in flight between the receiving thread and
+/// libgit2: at most 1 MiB waits in memory when libgit2 is the slower side.
+const CHANNEL_CHUNKS: usize = 16;
 
 /// What the requests of one session need, and where they leave a failure.
 pub struct Settings {
@@ -753,7 +754,7 @@ fn new_handle(s: &Settings) -> Result<Easy, curl::Error> {
     // but moving transfer goes on.
     e.progress(true)?;
     e.connect_timeout(s.io_timeout.min(Duration::from_secs(30)))?;
-    e.buffer_size(256 * 1024)?;
+    e.buffer_size(64 * 1024)?;
     e.tcp_nodelay(true)?;
     match &s.proxy {
         Some(p) => {
