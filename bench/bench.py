@@ -9,11 +9,18 @@ git-http-backend on 127.0.0.1, and times, alternating the order each round:
   git-sync sequence  git init; git fetch --depth 1 <url> <ref>; git checkout FETCH_HEAD
 
 for: cold depth-1 branch, cold depth-1 by SHA, cold full clone, warm rerun of the same revision,
-warm rerun after 10 new upstream commits, and a local path. Prints medians, spread and the ratio
-gitinit / git (wall time and peak RSS from /usr/bin/time -f %M), and writes JSON.
+warm rerun after 10 new upstream commits, and a local path; on the size huge-tree (a ~1 GiB
+working tree, 3 commits), a cold depth-1 clone only. Prints medians, spread and the ratio
+gitinit / git (wall time and peak RSS from /usr/bin/time -f %M; user+sys CPU in the JSON), checks
+the targets of issue #6, and writes JSON.
 
     python3 bench/bench.py                 # small and medium repositories, 5 rounds
-    python3 bench/bench.py --sizes large   # >= 20k files, 5k commits, ~200 MB of history
+    python3 bench/bench.py --sizes large   # 20k files, 5k commits, >= 200 MiB pack, 100 binary blobs
+    python3 bench/bench.py --sizes huge-tree --rounds 3        # ~1 GiB checkout at depth 1
+    python3 bench/bench.py --gitinit /path/to/gitinit          # that binary; implies --no-build
+    python3 bench/bench.py --scenarios "cold full,local"       # only scenarios containing these
+
+Generated repositories are cached in target/bench/repos (delete a SIZE.git there to regenerate).
 """
 import argparse
 import json
@@ -32,8 +39,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZES = {
     "small": ["--files", "300", "--commits", "100", "--binaries", "2"],
     "medium": ["--files", "4000", "--commits", "800", "--binaries", "10", "--edit-kib", "6"],
-    "large": ["--files", "20000", "--commits", "5000", "--binaries", "40", "--edit-kib", "8"],
+    # >= 200 MB of pack: --edit-kib 8 / 40 binaries gave 144 MiB (measured), too little for issue #6.
+    "large": ["--files", "20000", "--commits", "5000", "--binaries", "100", "--edit-kib", "12"],
+    # ~1 GiB checked out: 4000 text files of 64 KiB (250 MiB) + 3100 incompressible blobs of
+    # 256 KiB (775 MiB); 3 commits on main (+10 on main-plus10).
+    "huge-tree": ["--files", "4000", "--text-kib", "64", "--binaries", "3100", "--commits", "3"],
 }
+# Sizes that run only some scenarios by default (a full matrix of 1 GiB checkouts is too slow).
+SIZE_SCENARIOS = {"huge-tree": ["cold depth-1, 1 GB tree"]}
+SIZE_ONLY = {n for names in SIZE_SCENARIOS.values() for n in names}  # never run on the other sizes
+# Targets of issue #6: scenario -> largest gitinit / baseline time ratio.
+TIME_TARGETS = {"cold depth-1 branch": 1.0, "cold full clone": 1.0, "cold depth-1, 1 GB tree": 1.0,
+                "local path, full": 1.0}
+RSS_TARGET = 1.5        # peak RSS, gitinit / baseline, every scenario
+WARM_TARGET = 0.1       # warm rerun of the same revision / gitinit's own cold depth-1 clone
 
 
 def clean_env(home: Path) -> dict:
@@ -53,17 +72,19 @@ def sh(cmd, env, cwd=None):
 
 def timed(steps, env, cwd=None):
     """Runs the steps (each a command list) one after another; returns (seconds, peak RSS KiB of
-    the largest process)."""
+    the largest process, user+sys CPU seconds of all steps and their children)."""
     start = time.perf_counter()
-    peak = 0
+    peak, cpu = 0, 0.0
     for step in steps:
         with tempfile.NamedTemporaryFile() as rss:
-            p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *step], env=env, cwd=cwd,
+            p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", rss.name, *step], env=env, cwd=cwd,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             if p.returncode != 0:
                 raise RuntimeError(f"{step} failed: {p.stderr.decode()[-2000:]}")
-            peak = max(peak, int(Path(rss.name).read_text().split()[-1]))
-    return time.perf_counter() - start, peak
+            user, sys_, kib = Path(rss.name).read_text().split()[-3:]
+            peak = max(peak, int(kib))
+            cpu += float(user) + float(sys_)
+    return time.perf_counter() - start, peak, cpu
 
 
 def free_port():
@@ -123,7 +144,8 @@ setenv.set-environment = ("GIT_PROJECT_ROOT" => "{repos}", "GIT_HTTP_EXPORT_ALL"
 
 
 def scenarios(gitinit: str, url: str, local: str, sha: str):
-    """name -> (setup(dest) steps or None, {tool: steps(dest)})"""
+    """name -> (setup(dest) steps or None, {tool: steps(dest)}); the first tool after gitinit is
+    the baseline of the ratio."""
     gi = lambda dest, *extra: [gitinit, "clone", "-q", "--url", url, "--dest", dest, *extra]
     sync = lambda dest, ref: [["git", "init", "-q", dest],
                               ["git", "-C", dest, "fetch", "-q", "--depth", "1", url, ref],
@@ -132,6 +154,12 @@ def scenarios(gitinit: str, url: str, local: str, sha: str):
                                  ["git", "-C", dest, "checkout", "-q", "FETCH_HEAD"]]
     return {
         "cold depth-1 branch": (None, {
+            "gitinit": lambda d: [gi(d, "--revision", "main", "--flags", "--depth 1")],
+            "git clone": lambda d: [["git", "clone", "-q", "--depth", "1", "--branch", "main", url, d]],
+            "git-sync": lambda d: sync(d, "main"),
+        }),
+        # The same commands as "cold depth-1 branch", named for the huge-tree size.
+        "cold depth-1, 1 GB tree": (None, {
             "gitinit": lambda d: [gi(d, "--revision", "main", "--flags", "--depth 1")],
             "git clone": lambda d: [["git", "clone", "-q", "--depth", "1", "--branch", "main", url, d]],
             "git-sync": lambda d: sync(d, "main"),
@@ -169,16 +197,53 @@ def prepare(kind, tool, dest, gitinit, url, env):
             sh(step, env)
 
 
+def repo_info(repo: Path, env) -> dict:
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], env=env, capture_output=True, text=True,
+                                       check=True).stdout
+    sizes = [int(line.split()[3]) for line in git("ls-tree", "-r", "-l", "main").splitlines()]
+    return {"pack_mib": sum(f.stat().st_size for f in (repo / "objects/pack").glob("*.pack")) / 2**20,
+            "commits": int(git("rev-list", "--count", "--all")), "tree_files": len(sizes),
+            "tree_mib": sum(sizes) / 2**20}
+
+
+def check_targets(rows) -> list:
+    out = []
+    for row in rows:
+        limit = TIME_TARGETS.get(row["scenario"])
+        if limit is not None:
+            out.append({"size": row["size"], "what": f"{row['scenario']} time vs {row['vs']}",
+                        "value": row["time_ratio"], "limit": limit, "met": row["time_ratio"] <= limit})
+        out.append({"size": row["size"], "what": f"{row['scenario']} peak RSS vs {row['vs']}",
+                    "value": row["rss_ratio"], "limit": RSS_TARGET, "met": row["rss_ratio"] <= RSS_TARGET})
+        if row["scenario"] == "warm rerun, same revision":
+            cold = next((r for r in rows if r["size"] == row["size"] and r["scenario"] == "cold depth-1 branch"), None)
+            if cold:
+                v = row["tools"]["gitinit"]["median_s"] / cold["tools"]["gitinit"]["median_s"]
+                out.append({"size": row["size"], "what": "warm rerun same revision vs gitinit cold depth-1",
+                            "value": v, "limit": WARM_TARGET, "met": v <= WARM_TARGET})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="small,medium")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--gitinit", metavar="PATH",
+                    help="gitinit binary to measure (default: target/release/gitinit, built first); implies --no-build")
+    ap.add_argument("--scenarios", help="comma-separated substrings: run only the scenarios whose name contains one "
+                                        "(default: all; huge-tree runs only its 1 GB scenario)")
     ap.add_argument("--out", default=str(ROOT / "target/bench/results.json"))
     a = ap.parse_args()
-    if not a.no_build:
-        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gitinit"], cwd=ROOT, check=True)
-    gitinit = str(ROOT / "target/release/gitinit")
+    unknown = [s for s in a.sizes.split(",") if s not in SIZES]
+    if unknown:
+        ap.error(f"unknown size {', '.join(unknown)}; known: {', '.join(SIZES)}")
+    if a.gitinit:
+        gitinit = str(Path(a.gitinit).resolve())
+    else:
+        if not a.no_build:
+            subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gitinit"], cwd=ROOT, check=True)
+        gitinit = str(ROOT / "target/release/gitinit")
     work = ROOT / "target/bench"
     work.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp())
@@ -188,18 +253,27 @@ def main():
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
                "git": subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip(),
                "gitinit": subprocess.run([gitinit, "--version"], capture_output=True, text=True).stdout.strip(),
-               "rounds": a.rounds, "results": []}
+               "gitinit_path": gitinit, "rounds": a.rounds, "load_before": os.getloadavg(), "repos": {},
+               "results": []}
     server = Lighttpd(repos, work, env)
     try:
         for size in a.sizes.split(","):
             t0 = time.perf_counter()
             repo = make_repo(size, repos, env)
-            print(f"# {size}: generated/cached in {time.perf_counter() - t0:.1f}s, pack "
-                  f"{sum(f.stat().st_size for f in (repo / 'objects/pack').glob('*.pack')) / 2**20:.1f} MiB", flush=True)
+            info = repo_info(repo, env)
+            results["repos"][size] = info
+            print(f"# {size}: generated/cached in {time.perf_counter() - t0:.1f}s, pack {info['pack_mib']:.1f} MiB, "
+                  f"{info['commits']} commits, tip tree {info['tree_files']} files / {info['tree_mib']:.1f} MiB",
+                  flush=True)
             url = server.url(repo.name)
             sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "main"], env=env, capture_output=True,
                                  text=True).stdout.strip()
             for name, (warm, tools) in scenarios(gitinit, url, str(repo), sha).items():
+                only = SIZE_SCENARIOS.get(size)
+                if (only is not None and name not in only) or (only is None and name in SIZE_ONLY):
+                    continue
+                if a.scenarios and not any(w.strip() in name for w in a.scenarios.split(",")):
+                    continue
                 samples = {t: [] for t in tools}
                 for r in range(a.rounds):
                     order = list(tools) if r % 2 == 0 else list(reversed(list(tools)))
@@ -216,7 +290,8 @@ def main():
                 for tool, s in samples.items():
                     secs = [x[0] for x in s]
                     row["tools"][tool] = {"median_s": statistics.median(secs), "min_s": min(secs), "max_s": max(secs),
-                                          "peak_rss_kib": max(x[1] for x in s)}
+                                          "samples_s": secs, "peak_rss_kib": max(x[1] for x in s),
+                                          "median_cpu_s": statistics.median(x[2] for x in s)}
                 base = next(t for t in tools if t != "gitinit")
                 g, b = row["tools"]["gitinit"], row["tools"][base]
                 row["vs"] = base
@@ -229,6 +304,8 @@ def main():
     finally:
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
+    results["load_after"] = os.getloadavg()
+    results["targets"] = check_targets(results["results"])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(results, indent=2))
     print(f"\n| size | scenario | gitinit | {'/'.join(['git'])} | ratio (time) | ratio (peak RSS) |")
@@ -237,7 +314,11 @@ def main():
         g, b = row["tools"]["gitinit"], row["tools"][row["vs"]]
         print(f"| {row['size']} | {row['scenario']} | {g['median_s']:.3f} s | {b['median_s']:.3f} s ({row['vs']}) "
               f"| {row['time_ratio']:.2f} | {row['rss_ratio']:.2f} |")
-    print(f"\n{results['machine']}; {results['git']}; gitinit {results['gitinit']}; {a.rounds} rounds, medians")
+    print("\nTargets (issue #6):")
+    for t in results["targets"]:
+        print(f"  {'met    ' if t['met'] else 'NOT met'}  {t['size']:9} {t['what']}: {t['value']:.2f} (<= {t['limit']})")
+    print(f"\n{results['machine']}; {results['git']}; gitinit {results['gitinit']}; {a.rounds} rounds, medians; "
+          f"load {results['load_before'][0]:.2f} before, {results['load_after'][0]:.2f} after")
     print(f"JSON: {a.out}")
 
 

@@ -5,7 +5,14 @@ Realistic shape: many small text files in nested directories, a long history whe
 edits a few files, and some binary blobs. The same arguments always give the same repository
 (and so the same SHAs): content comes from a seeded PRNG, dates are fixed.
 
-    python3 bench/gen.py --files 20000 --commits 5000 --edit-kib 8 --binaries 40 | git fast-import
+    python3 bench/gen.py --files 20000 --commits 5000 --edit-kib 12 --binaries 100 | git fast-import
+
+A big working tree with little history (about 1 GiB checked out, a few commits):
+
+    python3 bench/gen.py --files 4000 --text-kib 64 --binaries 3100 --commits 3 | git fast-import
+
+Blobs are written as they are generated (the whole tree is never held in memory); the defaults of
+--text-kib and --binary-kib give the same stream as before these options existed.
 """
 import argparse
 import random
@@ -18,7 +25,9 @@ def main() -> None:
     ap.add_argument("--commits", type=int, default=300)
     ap.add_argument("--edits", type=int, default=5, help="files changed per commit")
     ap.add_argument("--edit-kib", type=int, default=4, help="size of an edited file")
-    ap.add_argument("--binaries", type=int, default=10, help="binary blobs (256 KiB each)")
+    ap.add_argument("--binaries", type=int, default=10, help="binary blobs (--binary-kib each)")
+    ap.add_argument("--text-kib", type=int, default=1, help="size of a text file in the first commit")
+    ap.add_argument("--binary-kib", type=int, default=256, help="size of a binary blob (incompressible)")
     ap.add_argument("--extra", type=int, default=10, help="commits on branch main-plus10")
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
@@ -40,7 +49,7 @@ def main() -> None:
     mark = 0
     t = 1_600_000_000
 
-    def commit(branch: str, msg: str, changes: list, parent: int | None) -> int:
+    def commit(branch: str, msg: str, changes, parent: int | None) -> int:
         nonlocal mark, t
         blobs = []
         for p, data in changes:
@@ -60,10 +69,15 @@ def main() -> None:
         out.write(b"\n")
         return mark
 
-    # The first commit holds the whole tree.
-    initial = [(path(i), text(1)) for i in range(a.files)]
-    initial += [(f"assets/blob{i:03d}.bin", rnd.randbytes(256 * 1024)) for i in range(a.binaries)]
-    head = commit("main", "initial import", initial, None)
+    # The first commit holds the whole tree. A generator, in the same order as the list it replaces
+    # (all text, then all binaries), so the PRNG stream and the output are unchanged.
+    def initial():
+        for i in range(a.files):
+            yield path(i), text(a.text_kib)
+        for i in range(a.binaries):
+            yield f"assets/blob{i:03d}.bin", rnd.randbytes(a.binary_kib * 1024)
+
+    head = commit("main", "initial import", initial(), None)
     for c in range(1, a.commits):
         changes = [(path(rnd.randrange(a.files)), text(a.edit_kib)) for _ in range(a.edits)]
         head = commit("main", f"change {c}", changes, head)
