@@ -132,50 +132,33 @@ fn sigterm_stops_the_run_promptly_and_says_so() {
     let proxy = FaultProxy::start(http.http_port, Fault::Stall);
     let dir = tempfile::tempdir().unwrap();
     let term = dir.path().join("termination-log");
-    let mut child = clone_cmd(
-        &proxy.url("public/basic.git"),
-        &dir.path().join("work"),
-        &[],
-    )
-    .env("GITINIT_TERMINATION_LOG", &term)
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    wait_until("a connection", || {
-        proxy.connections.load(std::sync::atomic::Ordering::SeqCst) >= 1
-    });
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(143));
+    let url = proxy.url("public/basic.git");
+    let dest = dir.path().join("work");
+    // Starts a run that hangs on the stalled server, then sends it `signal`.
+    let interrupt = |signal: i32, connections: usize| {
+        let mut child = clone_cmd(&url, &dest, &[])
+            .env("GITINIT_TERMINATION_LOG", &term)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("a connection", || {
+            proxy.connections.load(std::sync::atomic::Ordering::SeqCst) >= connections
+        });
+        unsafe {
+            libc::kill(child.id() as i32, signal);
+        }
+        child.wait().unwrap().code()
+    };
+    assert_eq!(interrupt(libc::SIGTERM, 1), Some(143));
     assert!(std::fs::read_to_string(&term).unwrap().contains("SIGTERM"));
 
     // SIGINT (Ctrl-C on a laptop) is 130. Neither leaves the destination locked: the next run
     // gets the lock at once and finishes the clone.
-    let mut child = clone_cmd(
-        &proxy.url("public/basic.git"),
-        &dir.path().join("work"),
-        &[],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    wait_until("a second connection", || {
-        proxy.connections.load(std::sync::atomic::Ordering::SeqCst) >= 2
-    });
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(interrupt(libc::SIGINT, 2), Some(130));
+    assert!(std::fs::read_to_string(&term).unwrap().contains("SIGINT"));
     proxy.heal();
-    let out = run(&mut clone_cmd(
-        &proxy.url("public/basic.git"),
-        &dir.path().join("work"),
-        &[],
-    ));
+    let out = run(&mut clone_cmd(&url, &dest, &[]));
     ok(&out);
     assert!(!out.stderr.contains("waiting"), "{}", out.stderr);
 }
