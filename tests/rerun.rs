@@ -427,4 +427,25 @@ fn a_full_disk_is_a_destination_problem() {
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(out.stderr.contains("File too large"), "{}", out.stderr);
     assert!(!out.stderr.contains("retrying"), "{}", out.stderr);
+
+    // The same limit met while writing the working tree (the parallel checkout of a fresh
+    // clone): exit 7 naming the file, and the failed fresh clone leaves nothing behind.
+    let mut cmd = Command::new("bash");
+    common::clean_env(&mut cmd, dir.path());
+    cmd.arg("-c")
+        .arg("ulimit -f 100; exec \"$@\"")
+        .arg("bash")
+        .arg(env!("CARGO_BIN_EXE_gitinit"))
+        .args([
+            "clone",
+            "--url",
+            &http.http_url("public/zeros.git"),
+            "--dest",
+        ])
+        .arg(&dest);
+    let out = run(&mut cmd);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("zeros.bin"), "{}", out.stderr);
+    assert!(out.stderr.contains("File too large"), "{}", out.stderr);
+    assert!(!dest.exists(), "a failed fresh clone leaves nothing");
 }

@@ -328,6 +328,12 @@ commit w1
 git checkout -q -b attrs; echo '*.txt text eol=crlf' > .gitattributes; commit w2
 git checkout -q main
 git clone -q --bare $X $ROOT/repos/wide.git; rm -rf $X
+# zeros.git: a small pack (zeros compress) that checks out a 300 kB file, among enough others
+# for the parallel checkout: a file-size limit hits the checkout, not the fetch.
+Z=$ROOT/zeroswork; mkdir -p $Z && cd $Z && git init -q -b main .
+for i in $(seq 1 70); do echo "small $i" > "s$i.txt"; done
+head -c 300000 /dev/zero > zeros.bin; commit z1
+git clone -q --bare $Z $ROOT/repos/zeros.git; rm -rf $Z
 for r in $ROOT/repos/*.git; do git -C $r config http.receivepack false; git -C $r update-server-info; done
 rm -rf $W $D
 # A CA, a server certificate it signs (for 127.0.0.1 and localhost), and an unrelated CA.
