@@ -303,7 +303,7 @@ impl Request {
             let head = match body.rx.recv() {
                 Ok(Msg::Head(h)) => h,
                 Ok(Msg::End(Err(e), easy)) => {
-                    self.give_back(easy);
+                    put_back(&self.shared, easy);
                     return Err(s.fail(curl_failure(&s, &e, None)));
                 }
                 _ => {
@@ -384,12 +384,6 @@ impl Request {
         Ok(base.as_str().trim_end_matches('/').to_string())
     }
 
-    fn give_back(&self, easy: Option<Easy>) {
-        if let (Some(e), Ok(mut sh)) = (easy, self.shared.lock()) {
-            sh.idle = Some(e);
-        }
-    }
-
     /// Starts the transfer on its own thread; its first message is the response head (or the
     /// failure that prevented one).
     fn send(&self, mut easy: Easy, url: &str, send_auth: bool) -> io::Result<Body> {
@@ -434,6 +428,13 @@ impl Request {
             pos: 0,
             done: false,
         })
+    }
+}
+
+/// A handle whose transfer ended cleanly keeps its connection open for the next request.
+fn put_back(shared: &Mutex<Shared>, easy: Option<Easy>) {
+    if let (Some(e), Ok(mut sh)) = (easy, shared.lock()) {
+        sh.idle = Some(e);
     }
 }
 
@@ -496,9 +497,7 @@ impl Body {
     fn drain(&mut self, shared: &Mutex<Shared>) {
         while let Ok(msg) = self.rx.recv() {
             if let Msg::End(_, easy) = msg {
-                if let (Some(e), Ok(mut sh)) = (easy, shared.lock()) {
-                    sh.idle = Some(e);
-                }
+                put_back(shared, easy);
                 break;
             }
         }
@@ -528,9 +527,7 @@ impl Drop for Request {
                     }
                 }
                 Ok(Msg::End(_, easy)) => {
-                    if let (Some(e), Ok(mut sh)) = (easy, self.shared.lock()) {
-                        sh.idle = Some(e);
-                    }
+                    put_back(&self.shared, easy);
                     return;
                 }
                 Ok(Msg::Head(_)) => {}
@@ -559,9 +556,7 @@ impl Body {
                 }
                 Ok(Msg::End(Ok(()), easy)) => {
                     self.done = true;
-                    if let (Some(e), Ok(mut sh)) = (easy, shared.lock()) {
-                        sh.idle = Some(e);
-                    }
+                    put_back(shared, easy);
                 }
                 Ok(Msg::End(Err(e), _)) => {
                     self.done = true;
