@@ -35,22 +35,19 @@ use crate::git::Session;
 use crate::report::Report;
 use crate::revision::Target;
 
-/// `gitinit --version`: our version, libgit2's, and the transports compiled in.
+/// `gitinit --version`: our version, libgit2's and libcurl's, and the transports compiled in.
 pub fn version() -> String {
     let v = git2::Version::get();
     let (maj, min, rev) = v.libgit2_version();
-    let mut transports = vec![];
-    if v.https() {
-        transports.push("https");
-    }
-    transports.extend(["http", "git", "file"]);
-    let http = format!("; http/https via libcurl {}", git::http::curl_version());
+    let mut transports = vec!["http", "https"];
+    transports.extend(["git", "file"]);
     if v.ssh() {
         transports.push("ssh");
     }
     format!(
-        "{} (libgit2 {maj}.{min}.{rev}; transports: {}{http})",
+        "{} (libgit2 {maj}.{min}.{rev}, libcurl {}; transports: {})",
         env!("CARGO_PKG_VERSION"),
+        git::http::curl_version(),
         transports.join(", ")
     )
 }
