@@ -211,6 +211,12 @@ fn setup_libgit2(cfg: &Config) -> Result<()> {
         let io_ms = i32::try_from(cfg.io_timeout.as_millis()).unwrap_or(i32::MAX);
         git2::opts::set_server_connect_timeout_in_milliseconds(io_ms.min(30_000)).map_err(err)?;
         git2::opts::set_server_timeout_in_milliseconds(io_ms).map_err(err)?;
+        // libgit2 maps packs in 1 GiB windows up to 8 GiB, and every page it touches while
+        // indexing and checking out stays resident: a depth-1 clone of a 200 MB tree peaked at
+        // 153 MB. Small windows under a small budget read the same pack at the same speed
+        // (measured) with 31 MB.
+        git2::opts::set_mwindow_size(1 << 20).map_err(err)?;
+        git2::opts::set_mwindow_mapped_limit(8 << 20).map_err(err)?;
     }
     git::http::register().map_err(err)?;
     Ok(())
