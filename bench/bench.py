@@ -21,6 +21,12 @@ the targets of issue #6, and writes JSON.
     python3 bench/bench.py --scenarios "cold full,local"       # only scenarios containing these
 
 Generated repositories are cached in target/bench/repos (delete a SIZE.git there to regenerate).
+
+Clones go to --scratch (default target/bench) and are deleted after each sample. On ext4 WITHOUT a
+journal (/proc/fs/jbd2 empty for the device), creating files soon after deleting ~20k others is
+very slow: the inode allocator skips inodes deleted in the last ~30 s (recently_deleted() in
+perf), for every tool alike, so large and huge-tree runs measure that instead (measured: local
+clone of large 3 s alone, 25 s in the benchmark). There, pass --scratch /dev/shm/gitinit-bench.
 """
 import argparse
 import json
@@ -233,6 +239,7 @@ def main():
                     help="gitinit binary to measure (default: target/release/gitinit, built first); implies --no-build")
     ap.add_argument("--scenarios", help="comma-separated substrings: run only the scenarios whose name contains one "
                                         "(default: all; huge-tree runs only its 1 GB scenario)")
+    ap.add_argument("--scratch", metavar="DIR", help="where the clones go (default: target/bench); e.g. a tmpfs")
     ap.add_argument("--out", default=str(ROOT / "target/bench/results.json"))
     a = ap.parse_args()
     unknown = [s for s in a.sizes.split(",") if s not in SIZES]
@@ -246,6 +253,8 @@ def main():
         gitinit = str(ROOT / "target/release/gitinit")
     work = ROOT / "target/bench"
     work.mkdir(parents=True, exist_ok=True)
+    scratch_root = Path(a.scratch) if a.scratch else work
+    scratch_root.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp())
     env = clean_env(home)
     repos = work / "repos"
@@ -253,7 +262,7 @@ def main():
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
                "git": subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip(),
                "gitinit": subprocess.run([gitinit, "--version"], capture_output=True, text=True).stdout.strip(),
-               "gitinit_path": gitinit, "rounds": a.rounds, "load_before": os.getloadavg(), "repos": {},
+               "gitinit_path": gitinit, "scratch": str(scratch_root), "rounds": a.rounds, "load_before": os.getloadavg(), "repos": {},
                "results": []}
     server = Lighttpd(repos, work, env)
     try:
@@ -278,7 +287,7 @@ def main():
                 for r in range(a.rounds):
                     order = list(tools) if r % 2 == 0 else list(reversed(list(tools)))
                     for tool in order:
-                        scratch = Path(tempfile.mkdtemp(dir=work))
+                        scratch = Path(tempfile.mkdtemp(dir=scratch_root))
                         dest = str(scratch / "dest")
                         try:
                             if warm:
@@ -318,6 +327,7 @@ def main():
     for t in results["targets"]:
         print(f"  {'met    ' if t['met'] else 'NOT met'}  {t['size']:9} {t['what']}: {t['value']:.2f} (<= {t['limit']})")
     print(f"\n{results['machine']}; {results['git']}; gitinit {results['gitinit']}; {a.rounds} rounds, medians; "
+          f"clones in {scratch_root}; "
           f"load {results['load_before'][0]:.2f} before, {results['load_after'][0]:.2f} after")
     print(f"JSON: {a.out}")
 
