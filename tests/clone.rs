@@ -795,12 +795,58 @@ fn local_paths_link_objects_and_resolve_every_revision_kind() {
     assert!(!s.dest().exists());
 }
 
-/// A fresh checkout (written on every core) is what `git clone` writes: the same files, modes,
-/// symlink and submodule directory, and an index whose stat data matches the files
-/// (`git diff-files` reports nothing without a refresh). A tree with a .gitattributes goes
-/// through libgit2's checkout (line-end conversion) and matches git's too.
+/// `dest` holds what `git clone --branch rev` writes: the same files, modes, symlink and
+/// submodule directory, and an index whose stat data matches the files (`git diff-files`
+/// reports nothing without a refresh).
+fn assert_same_as_git_clone(dest: &Path, url: &str, rev: &str) {
+    let scratch = tempfile::tempdir().unwrap();
+    let theirs = scratch.path().join("git-clone");
+    git_out(
+        scratch.path(),
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            rev,
+            url,
+            theirs.to_str().unwrap(),
+        ],
+    );
+    let diff = std::process::Command::new("diff")
+        .args(["-r", "--no-dereference", "--exclude=.git"])
+        .arg(dest)
+        .arg(&theirs)
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{rev}: {}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    assert_eq!(
+        git_out(dest, &["ls-files", "-s"]),
+        git_out(&theirs, &["ls-files", "-s"]),
+        "{rev}"
+    );
+    assert_eq!(git_out(dest, &["diff-files", "--name-only"]), "", "{rev}");
+    assert_clean(dest);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode();
+    for f in ["run.sh", "empty.txt", "d1/e1/f1.txt"] {
+        assert_eq!(mode(&dest.join(f)), mode(&theirs.join(f)), "{rev}: {f}");
+    }
+    assert_eq!(
+        std::fs::read_link(dest.join("link-to-f1")).unwrap(),
+        Path::new("d1/e1/f1.txt")
+    );
+}
+
+/// A fresh checkout is written on every core, except a tree with a .gitattributes (line-end
+/// conversion), which goes through libgit2's checkout; a rerun to another revision goes
+/// through libgit2 too, with filters off when the tree has no attributes. Each result is
+/// what `git clone` writes.
 #[test]
-fn a_fresh_checkout_is_what_git_clone_writes() {
+fn checkouts_are_what_git_clone_writes() {
     let http = HttpServer::start();
     let url = http.http_url("public/wide.git");
     for rev in ["main", "attrs"] {
@@ -813,49 +859,11 @@ fn a_fresh_checkout_is_what_git_clone_writes() {
             "{rev}: {}",
             out.stderr
         );
-        let theirs = s.path("git-clone");
-        git_out(
-            s.dir.path(),
-            &[
-                "clone",
-                "-q",
-                "--branch",
-                rev,
-                &url,
-                theirs.to_str().unwrap(),
-            ],
-        );
-        let diff = std::process::Command::new("diff")
-            .args(["-r", "--no-dereference", "--exclude=.git"])
-            .arg(s.dest())
-            .arg(&theirs)
-            .output()
-            .unwrap();
-        assert!(
-            diff.status.success(),
-            "{rev}: {}",
-            String::from_utf8_lossy(&diff.stdout)
-        );
-        assert_eq!(
-            git_out(&s.dest(), &["ls-files", "-s"]),
-            git_out(&theirs, &["ls-files", "-s"]),
-            "{rev}"
-        );
-        assert_eq!(
-            git_out(&s.dest(), &["diff-files", "--name-only"]),
-            "",
-            "{rev}"
-        );
-        assert_clean(&s.dest());
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode();
-        for f in ["run.sh", "empty.txt", "d1/e1/f1.txt"] {
-            assert_eq!(mode(&s.dest().join(f)), mode(&theirs.join(f)), "{rev}: {f}");
-        }
-        assert_eq!(
-            std::fs::read_link(s.dest().join("link-to-f1")).unwrap(),
-            Path::new("d1/e1/f1.txt")
-        );
+        assert_same_as_git_clone(&s.dest(), &url, rev);
+        // A rerun to the other revision converts line ends, or stops converting them.
+        let other = if rev == "main" { "attrs" } else { "main" };
+        assert_ok(&s.clone(&url, &["--revision", other]));
+        assert_same_as_git_clone(&s.dest(), &url, other);
     }
 }
 

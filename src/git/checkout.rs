@@ -16,6 +16,7 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     let commit = repo
         .find_commit(fetched.commit)
         .map_err(|e| internal("reading the fetched commit", e))?;
+    let old_tree = repo.head().and_then(|h| h.peel_to_tree()).ok();
     // Detach first: libgit2 refuses to force-move the branch HEAD is on (a rerun).
     repo.set_head_detached(commit.id())
         .map_err(|e| internal("detaching HEAD", e))?;
@@ -29,17 +30,34 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
         repo.set_head(&format!("refs/heads/{name}"))
             .map_err(|e| internal("pointing HEAD at the branch", e))?;
     }
-    if fresh::applies(repo) {
-        let tree = commit
-            .tree()
-            .map_err(|e| internal("reading the commit's tree", e))?;
-        if fresh::write(repo, &tree, s)? {
-            s.progress.borrow_mut().finish();
-            forget_commit_ref(repo);
-            return Ok(());
-        }
+    let tree = commit
+        .tree()
+        .map_err(|e| internal("reading the commit's tree", e))?;
+    let attributes = fresh::attributes(&tree);
+    // libgit2 rewrites only the files whose content changed; when the attributes changed, the
+    // others may need other line ends too: start from an empty tree, as a fresh clone does.
+    if old_tree.is_some_and(|t| fresh::attributes(&t) != attributes) {
+        tracing::info!("the .gitattributes changed: writing every file anew");
+        fresh::empty_work_tree(repo).map_err(|e| cannot_write(repo, e))?;
+        let mut index = repo.index().map_err(|e| internal("opening the index", e))?;
+        index
+            .clear()
+            .map_err(|e| internal("clearing the index", e))?;
+        index
+            .write()
+            .map_err(|e| internal("writing the index", e))?;
+    }
+    if fresh::applies(repo) && fresh::write(repo, &tree, s)? {
+        s.progress.borrow_mut().finish();
+        forget_commit_ref(repo);
+        return Ok(());
     }
     let mut cb = CheckoutBuilder::new();
+    // Without a .gitattributes there is nothing to convert (gitinit reads no core.autocrlf), but
+    // libgit2 would still look up attributes for every file: ~14 failed readlinks each.
+    if attributes.is_empty() {
+        cb.disable_filters(true);
+    }
     // A rerun over an old tree must end identical to a fresh clone: no leftovers.
     cb.force().remove_untracked(true).remove_ignored(true);
     cb.progress(|_path, done, total| s.progress.borrow_mut().checkout(done, total));
@@ -113,6 +131,37 @@ mod fresh {
             && std::fs::read_dir(workdir).is_ok_and(|mut d| {
                 d.all(|e| e.is_ok_and(|e| e.file_name() == ".git" || e.file_name() == "lost+found"))
             })
+    }
+
+    /// Removes everything of the working tree but `.git`.
+    pub fn empty_work_tree(repo: &Repository) -> std::io::Result<()> {
+        let Some(workdir) = repo.workdir() else {
+            return Ok(());
+        };
+        for e in std::fs::read_dir(workdir)? {
+            let e = e?;
+            if e.file_name() == ".git" || e.file_name() == "lost+found" {
+                continue;
+            }
+            if e.file_type()?.is_dir() {
+                std::fs::remove_dir_all(e.path())?;
+            } else {
+                std::fs::remove_file(e.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `.gitattributes` files of the tree, by path.
+    pub fn attributes(tree: &Tree<'_>) -> Vec<(String, Oid)> {
+        let mut found = vec![];
+        let _ = tree.walk(TreeWalkMode::PreOrder, |parent, e| {
+            if e.name_bytes() == b".gitattributes" {
+                found.push((parent.to_string(), e.id()));
+            }
+            TreeWalkResult::Ok
+        });
+        found
     }
 
     /// Writes the tree and the index; `false` when the tree needs libgit2's own checkout.
