@@ -174,3 +174,53 @@ fn a_submodule_that_cannot_be_fetched_fails_naming_it() {
         out.stderr
     );
 }
+
+/// What a run killed while fetching a submodule leaves: the superproject checked out but still
+/// marked unfinished, the submodule's repository created with no objects, its directory empty.
+/// The next run finishes the job without help.
+#[test]
+fn a_run_killed_during_the_submodules_is_recovered() {
+    let http = HttpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("w");
+    let url = http.http_url("public/super.git");
+    let clone = || {
+        run(gitinit()
+            .args([
+                "clone",
+                "--url",
+                &url,
+                "--flags",
+                "--recurse-submodules",
+                "--dest",
+            ])
+            .arg(&dest))
+    };
+    ok(&clone());
+    let modules = dest.join(".git/modules/libs/sub");
+    assert!(
+        modules.is_dir(),
+        "the submodule's repository lives in .git/modules"
+    );
+    std::fs::remove_dir_all(modules.join("objects")).unwrap();
+    std::fs::create_dir_all(modules.join("objects/pack")).unwrap();
+    std::fs::remove_dir_all(modules.join("modules")).unwrap();
+    for entry in std::fs::read_dir(dest.join("libs/sub")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != ".git" {
+            let p = entry.path();
+            if p.is_dir() {
+                std::fs::remove_dir_all(p).unwrap();
+            } else {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+    }
+    std::fs::write(dest.join(".git/gitinit-incomplete"), "").unwrap();
+
+    let out = clone();
+    ok(&out);
+    assert!(out.stderr.contains("resuming"), "{}", out.stderr);
+    assert_tree(&dest);
+    assert!(!dest.join(".git/gitinit-incomplete").exists());
+}
