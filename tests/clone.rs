@@ -910,3 +910,41 @@ fn a_fresh_shallow_clone_is_one_request_for_the_pack() {
         assert_clean(&s.dest());
     }
 }
+
+/// A rerun of the revision already checked out, after a job changed the tree (a file edited,
+/// one removed, one added, a directory added, a mode changed), puts it back as a fresh clone
+/// has it.
+#[test]
+fn a_rerun_of_the_same_revision_restores_what_a_job_changed() {
+    let http = HttpServer::start();
+    let url = http.http_url("public/wide.git");
+    let s = Scratch::new();
+    assert_ok(&s.clone(&url, &["--revision", "main"]));
+
+    use std::os::unix::fs::PermissionsExt;
+    type Change<'a> = (&'a str, &'a dyn Fn(&Path));
+    let changes: [Change; 5] = [
+        ("an edit", &|d| {
+            std::fs::write(d.join("d1/e1/f1.txt"), "edited\n").unwrap()
+        }),
+        ("a removal", &|d| {
+            std::fs::remove_file(d.join("d2/e2/f2.txt")).unwrap()
+        }),
+        ("a new file", &|d| {
+            std::fs::write(d.join("d3/new.txt"), "new").unwrap()
+        }),
+        ("a new directory", &|d| {
+            std::fs::create_dir(d.join("scratch")).unwrap()
+        }),
+        ("a mode", &|d| {
+            std::fs::set_permissions(d.join("run.sh"), std::fs::Permissions::from_mode(0o644))
+                .unwrap()
+        }),
+    ];
+    for (what, change) in changes {
+        change(&s.dest());
+        assert_ok(&s.clone(&url, &["--revision", "main"]));
+        assert_same_as_git_clone(&s.dest(), &url, "main");
+        assert!(!s.dest().join("scratch").exists(), "{what}");
+    }
+}

@@ -33,10 +33,11 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     let tree = commit
         .tree()
         .map_err(|e| internal("reading the commit's tree", e))?;
+    let same_tree = old_tree.as_ref().is_some_and(|t| t.id() == tree.id());
     let attributes = fresh::attributes(&tree);
     // libgit2 rewrites only the files whose content changed; when the attributes changed, the
     // others may need other line ends too: start from an empty tree, as a fresh clone does.
-    if old_tree.is_some_and(|t| fresh::attributes(&t) != attributes) {
+    if !same_tree && old_tree.is_some_and(|t| fresh::attributes(&t) != attributes) {
         tracing::info!("the .gitattributes changed: writing every file anew");
         fresh::empty_work_tree(repo).map_err(|e| cannot_write(repo, e))?;
         let mut index = repo.index().map_err(|e| internal("opening the index", e))?;
