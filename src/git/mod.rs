@@ -25,7 +25,7 @@ pub struct Session<'a> {
     pub received_bytes: Cell<u64>,
     /// Set by the credentials callback when it gives up, so the failure is reported as an
     /// authentication problem rather than libgit2's generic callback error.
-    auth_failure: RefCell<Option<(String, Option<String>)>>,
+    auth_failure: RefCell<Option<String>>,
     /// Set by the certificate callback when it refuses a host key.
     trust_failure: RefCell<Option<(String, String)>>,
     cred_attempts: Cell<u32>,
@@ -63,7 +63,7 @@ impl<'a> Session<'a> {
         let attempt = self.cred_attempts.get() + 1;
         self.cred_attempts.set(attempt);
         let fail = |detail: &str| {
-            *self.auth_failure.borrow_mut() = Some((detail.to_string(), None));
+            *self.auth_failure.borrow_mut() = Some(detail.to_string());
             Err(git2::Error::from_str(detail))
         };
         let ssh_user = user_from_url.filter(|u| !u.is_empty()).unwrap_or("git");
@@ -231,11 +231,11 @@ impl<'a> Session<'a> {
                 };
             }
         }
-        if let Some((detail, hint)) = self.auth_failure.borrow_mut().take() {
+        if let Some(detail) = self.auth_failure.borrow_mut().take() {
             return Error::Auth {
                 url,
                 detail,
-                hint: hint.unwrap_or_else(|| auth_hint(self.cfg)),
+                hint: auth_hint(self.cfg),
             };
         }
         match classify_git2(&err, &url) {
