@@ -311,8 +311,7 @@ impl Request {
                 }
             };
             if head.status != 200 {
-                // Let the thread finish the (small) error body so its connection can be reused.
-                body.drain(&self.shared);
+                body.finish(&self.shared);
             }
             match head.status {
                 200 => {
@@ -493,46 +492,42 @@ fn transfer(mut easy: Easy, tx: SyncSender<Msg>, io_timeout: Duration) {
 }
 
 impl Body {
-    /// Reads what is left of an answer we do not use, and takes back the handle.
-    fn drain(&mut self, shared: &Mutex<Shared>) {
-        while let Ok(msg) = self.rx.recv() {
-            if let Msg::End(_, easy) = msg {
-                put_back(shared, easy);
-                break;
-            }
+    /// Waits a moment for the end of an answer nobody reads further (an error page, or the
+    /// rest after the protocol's last packet), so the handle, and with it the open connection
+    /// and its TLS session, serves the next request instead of a new connect and handshake. A
+    /// long or slow remainder is left to abort with the channel.
+    fn finish(&mut self, shared: &Mutex<Shared>) {
+        if self.done {
+            return;
         }
         self.done = true;
-    }
-}
-
-/// libgit2 stops reading at the protocol's last packet, before the transfer has ended: wait a
-/// moment for the end so the handle, and with it the open connection (and its TLS session),
-/// serves the next request instead of a new connect and handshake.
-impl Drop for Request {
-    fn drop(&mut self) {
-        let Some(body) = self.response.as_mut() else {
-            return;
-        };
-        if body.done || self.speculation.is_some() {
-            return;
-        }
         let deadline = std::time::Instant::now() + Duration::from_millis(200);
         let mut extra = 0usize;
         while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            match body.rx.recv_timeout(left) {
+            match self.rx.recv_timeout(left) {
                 Ok(Msg::Data(d)) => {
                     extra += d.len();
                     if extra > 64 * 1024 {
-                        return; // a body nobody reads: let the transfer abort
+                        return;
                     }
                 }
                 Ok(Msg::End(_, easy)) => {
-                    put_back(&self.shared, easy);
+                    put_back(shared, easy);
                     return;
                 }
                 Ok(Msg::Head(_)) => {}
                 Err(_) => return,
             }
+        }
+    }
+}
+
+/// libgit2 stops reading at the protocol's last packet, before the transfer has ended.
+impl Drop for Request {
+    fn drop(&mut self) {
+        // A speculative response lives on in the stash for the next request.
+        if let (Some(body), None) = (self.response.as_mut(), &self.speculation) {
+            body.finish(&self.shared);
         }
     }
 }
