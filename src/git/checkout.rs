@@ -33,11 +33,13 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     let tree = commit
         .tree()
         .map_err(|e| internal("reading the commit's tree", e))?;
-    let same_tree = old_tree.as_ref().is_some_and(|t| t.id() == tree.id());
-    let attributes = fresh::attributes(&tree);
+    // Walked only when needed: not at all for a fresh clone the parallel writer takes.
+    let attributes = std::cell::OnceCell::new();
+    let attributes = || attributes.get_or_init(|| fresh::attributes(&tree));
     // libgit2 rewrites only the files whose content changed; when the attributes changed, the
     // others may need other line ends too: start from an empty tree, as a fresh clone does.
-    if !same_tree && old_tree.is_some_and(|t| fresh::attributes(&t) != attributes) {
+    let old_tree = old_tree.filter(|t| t.id() != tree.id());
+    if old_tree.is_some_and(|t| fresh::attributes(&t) != *attributes()) {
         tracing::info!("the .gitattributes changed: writing every file anew");
         fresh::empty_work_tree(repo).map_err(|e| cannot_write(repo, e))?;
         let mut index = repo.index().map_err(|e| internal("opening the index", e))?;
@@ -56,7 +58,7 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     let mut cb = CheckoutBuilder::new();
     // Without a .gitattributes there is nothing to convert (gitinit reads no core.autocrlf), but
     // libgit2 would still look up attributes for every file: ~14 failed readlinks each.
-    if attributes.is_empty() {
+    if attributes().is_empty() {
         cb.disable_filters(true);
     }
     // A rerun over an old tree must end identical to a fresh clone: no leftovers.
