@@ -222,34 +222,46 @@ fn a_server_that_never_answers_does_not_hang_the_pod() {
     );
 }
 
+/// A clone of `path` through a proxy that answers the first `first` connections with `code`
+/// (and `Retry-After` when given).
+fn clone_through_status(
+    http: &HttpServer,
+    (code, first, retry_after): (u16, usize, Option<&'static str>),
+    path: &str,
+    dest: &Path,
+    extra: &[&str],
+) -> common::Output {
+    let fault = Fault::Status {
+        code,
+        first,
+        retry_after,
+    };
+    let proxy = FaultProxy::start(http.http_port, fault);
+    run(&mut clone_cmd(&proxy.url(path), dest, extra))
+}
+
 #[test]
 fn transient_server_errors_are_retried_and_permanent_ones_are_not() {
     let fx = fixtures();
     let http = HttpServer::start();
     for code in [503, 429] {
-        let fault = Fault::Status {
-            code,
-            first: 1,
-            retry_after: None,
-        };
-        let proxy = FaultProxy::start(http.http_port, fault);
         let dir = tempfile::tempdir().unwrap();
-        let out = run(&mut clone_cmd(
-            &proxy.url("public/basic.git"),
-            &dir.path().join("work"),
-            &[],
-        ));
+        let work = dir.path().join("work");
+        let out = clone_through_status(&http, (code, 1, None), "public/basic.git", &work, &[]);
         ok(&out);
         assert!(out.stderr.contains("retrying"), "{}", out.stderr);
         assert!(out.stderr.contains(", backoff"), "{}", out.stderr);
-        assert_at(&dir.path().join("work"), fx.sha("c3"));
+        assert_at(&work, fx.sha("c3"));
 
-        let proxy = FaultProxy::start(http.http_port, fault);
-        let out = run(&mut clone_cmd(
-            &proxy.url("public/basic.git"),
-            &dir.path().join("again"),
+        let again = dir.path().join("again");
+        let fault = (code, 1, None);
+        let out = clone_through_status(
+            &http,
+            fault,
+            "public/basic.git",
+            &again,
             &["--retries", "0"],
-        ));
+        );
         assert_eq!(out.code, 6, "{}", out.stderr);
         assert!(
             out.stderr.contains(&format!("answered HTTP {code}")),
@@ -258,20 +270,14 @@ fn transient_server_errors_are_retried_and_permanent_ones_are_not() {
         );
     }
     // Not found is permanent: one attempt only.
-    let proxy = FaultProxy::start(
-        http.http_port,
-        Fault::Status {
-            code: 503,
-            first: 0,
-            retry_after: None,
-        },
-    );
     let dir = tempfile::tempdir().unwrap();
-    let out = run(&mut clone_cmd(
-        &proxy.url("public/nothere.git"),
+    let out = clone_through_status(
+        &http,
+        (503, 0, None),
+        "public/nothere.git",
         &dir.path().join("work"),
         &[],
-    ));
+    );
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(!out.stderr.contains("retrying"), "{}", out.stderr);
 }
@@ -299,23 +305,13 @@ fn retry_after_sets_the_wait_up_to_the_cap() {
             "retrying in 0.0s, as the server asked (Retry-After)",
         ),
     ] {
-        let proxy = FaultProxy::start(
-            http.http_port,
-            Fault::Status {
-                code,
-                first: 1,
-                retry_after: Some(header),
-            },
-        );
         let dir = tempfile::tempdir().unwrap();
-        let out = run(&mut clone_cmd(
-            &proxy.url("public/basic.git"),
-            &dir.path().join("work"),
-            &[],
-        ));
+        let work = dir.path().join("work");
+        let fault = (code, 1, Some(header));
+        let out = clone_through_status(&http, fault, "public/basic.git", &work, &[]);
         ok(&out);
         assert!(out.stderr.contains(logged), "{}", out.stderr);
-        assert_at(&dir.path().join("work"), fx.sha("c3"));
+        assert_at(&work, fx.sha("c3"));
     }
 }
 
@@ -415,35 +411,26 @@ fn a_full_disk_is_a_destination_problem() {
     let http = HttpServer::start();
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("work");
-    let mut cmd = Command::new("bash");
-    common::clean_env(&mut cmd, dir.path());
-    cmd.arg("-c")
-        .arg("ulimit -f 100; exec \"$@\"")
-        .arg("bash")
-        .arg(env!("CARGO_BIN_EXE_gitinit"))
-        .args(["clone", "--url", &http.http_url("public/big.git"), "--dest"])
-        .arg(&dest);
-    let out = run(&mut cmd);
+    // Files over 100 blocks of 512 bytes cannot be written.
+    let clone_limited = |repo: &str| {
+        let mut cmd = Command::new("bash");
+        common::clean_env(&mut cmd, dir.path());
+        cmd.arg("-c")
+            .arg("ulimit -f 100; exec \"$@\"")
+            .arg("bash")
+            .arg(env!("CARGO_BIN_EXE_gitinit"))
+            .args(["clone", "--url", &http.http_url(repo), "--dest"])
+            .arg(&dest);
+        run(&mut cmd)
+    };
+    let out = clone_limited("public/big.git");
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(out.stderr.contains("File too large"), "{}", out.stderr);
     assert!(!out.stderr.contains("retrying"), "{}", out.stderr);
 
     // The same limit met while writing the working tree (the parallel checkout of a fresh
     // clone): exit 7 naming the file, and the failed fresh clone leaves nothing behind.
-    let mut cmd = Command::new("bash");
-    common::clean_env(&mut cmd, dir.path());
-    cmd.arg("-c")
-        .arg("ulimit -f 100; exec \"$@\"")
-        .arg("bash")
-        .arg(env!("CARGO_BIN_EXE_gitinit"))
-        .args([
-            "clone",
-            "--url",
-            &http.http_url("public/zeros.git"),
-            "--dest",
-        ])
-        .arg(&dest);
-    let out = run(&mut cmd);
+    let out = clone_limited("public/zeros.git");
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(out.stderr.contains("zeros.bin"), "{}", out.stderr);
     assert!(out.stderr.contains("File too large"), "{}", out.stderr);
