@@ -88,18 +88,60 @@ pub fn inspect(dest: &Path, url: &RepoUrl) -> Result<State> {
     )))
 }
 
-/// The entries of `dest` except `lost+found` (a fresh filesystem's; it counts as empty).
+/// The entries of `dest` except a fresh filesystem's `lost+found`, which counts as empty. Only a
+/// real directory of that name is the filesystem's: a symlink or a file called `lost+found` is
+/// content like any other (a planted symlink would otherwise be kept and written through).
 fn entries(dest: &Path) -> Result<Vec<PathBuf>> {
     let rd =
         fs::read_dir(dest).map_err(|e| Error::destination(dest, format!("cannot list it: {e}")))?;
     let mut out = vec![];
     for entry in rd {
         let entry = entry.map_err(|e| Error::destination(dest, format!("cannot list it: {e}")))?;
-        if entry.file_name() != "lost+found" {
+        if !is_lost_found(&entry) {
             out.push(entry.path());
         }
     }
     Ok(out)
+}
+
+/// A volume's own `lost+found`: that name, and a directory (`file_type` does not follow
+/// symlinks).
+pub fn is_lost_found(entry: &fs::DirEntry) -> bool {
+    entry.file_name() == "lost+found" && entry.file_type().is_ok_and(|t| t.is_dir())
+}
+
+/// Directories a container needs to run. `--clean` refuses to empty them (and `$HOME`, and any
+/// directory that holds it), whatever symlink or relative path leads there: a mistyped
+/// `--dest` must fail, not wipe the pod's filesystem.
+const PROTECTED: &[&str] = &[
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt",
+    "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/usr", "/var",
+];
+
+/// Fails when `--clean` must not empty `dest`; `home` is the user's home directory, if known.
+pub fn guard_clean(dest: &Path, home: Option<&Path>) -> Result<()> {
+    let real = fs::canonicalize(dest)
+        .map_err(|e| Error::destination(dest, format!("cannot resolve it: {e}")))?;
+    let home = home.and_then(|h| fs::canonicalize(h).ok());
+    let why = if PROTECTED.iter().any(|p| real == Path::new(p))
+        || real.parent() == Some(Path::new("/")) && real.to_string_lossy().starts_with("/lib")
+    {
+        Some(format!(
+            "{} is a directory the system needs",
+            real.display()
+        ))
+    } else if home.as_deref().is_some_and(|h| h.starts_with(&real)) {
+        Some(format!("{} holds the home directory", real.display()))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Error::destination(
+            dest,
+            format!("--clean refuses to empty it: {why}. Give --dest a directory of its own, such as a volume mounted for the code"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Removes everything in `dest` but `lost+found`; never `dest` itself (it may be a mount point).
@@ -168,29 +210,52 @@ pub fn lock(dest: &Path) -> Result<DestLock> {
     Ok(DestLock { _file: file })
 }
 
+/// Opens the checkout in `dest`. Its working tree must be `dest` itself: a `core.worktree`
+/// planted in `.git/config` (the job's container can write the volume) would otherwise send
+/// the checkout anywhere.
 pub fn open(dest: &Path) -> Result<Repository> {
-    Repository::open(dest).map_err(|e| {
+    let repo = Repository::open(dest).map_err(|e| {
         Error::destination(
             dest,
             format!("cannot open the checkout there: {}", e.message()),
         )
-    })
+    })?;
+    let same = |a: &Path, b: &Path| match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let real_dir = fs::symlink_metadata(dest.join(".git")).is_ok_and(|m| m.is_dir());
+    let git_dir_ok = real_dir && same(repo.path(), &dest.join(".git"));
+    let workdir_ok = repo.workdir().is_some_and(|w| same(w, dest));
+    if !(git_dir_ok && workdir_ok) {
+        return Err(Error::destination(
+            dest,
+            "its .git points somewhere else (a gitdir file or core.worktree): gitinit writes only \
+             inside --dest. Pass --clean to start afresh",
+        ));
+    }
+    Ok(repo)
 }
 
-/// `*.lock` files left in `.git` by a killed run (index.lock, refs, config, shallow). We hold
-/// the destination lock, so no other gitinit is writing: every one of them is stale, and
-/// libgit2 would refuse to write while they exist.
-pub fn remove_stale_locks(git_dir: &Path) -> Result<usize> {
+/// What a killed or stopped run leaves in `.git` (its submodules' too): `*.lock` files
+/// (index.lock, refs, config, shallow), which make libgit2 refuse to write, and the temporary
+/// files of a fetch: the partial pack (`objects/pack/pack_git2_*`, as large as what arrived)
+/// and loose-object temporaries. We hold the destination lock, so no other gitinit is writing:
+/// every one of them is stale. Returns how many were removed.
+pub fn remove_leftovers(git_dir: &Path) -> Result<usize> {
     fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
             let path = entry.path();
             let ft = entry.file_type()?;
-            if ft.is_dir() {
-                // Objects are written under temporary names, never `.lock`: skip the big tree.
-                if entry.file_name() != "objects" {
-                    walk(&path, removed)?;
+            if ft.is_dir() && entry.file_name() == "objects" {
+                // Temporaries are only ever at the top and in `pack/`: skip the fan-out.
+                sweep(&path, removed, false)?;
+                if path.join("pack").is_dir() {
+                    sweep(&path.join("pack"), removed, true)?;
                 }
+            } else if ft.is_dir() {
+                walk(&path, removed)?;
             } else if path.extension().is_some_and(|e| e == "lock") {
                 fs::remove_file(&path)?;
                 *removed += 1;
@@ -198,10 +263,55 @@ pub fn remove_stale_locks(git_dir: &Path) -> Result<usize> {
         }
         Ok(())
     }
+    fn sweep(dir: &Path, removed: &mut usize, pack: bool) -> std::io::Result<()> {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let temporary = name.ends_with(".lock")
+                || name.starts_with("tmp_object_git2_")
+                || (pack && (name.starts_with("pack_git2_") || name.starts_with("tmp_")));
+            if temporary && entry.file_type()?.is_file() {
+                fs::remove_file(entry.path())?;
+                *removed += 1;
+            }
+        }
+        Ok(())
+    }
     let mut removed = 0;
-    walk(git_dir, &mut removed)
-        .map_err(|e| Error::destination(git_dir, format!("cannot remove stale lock files: {e}")))?;
-    Ok(removed)
+    match walk(git_dir, &mut removed) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::destination(
+            git_dir,
+            format!("cannot remove what an interrupted run left: {e}"),
+        )),
+        _ => Ok(removed),
+    }
+}
+
+/// The `.git` directories this process is writing: a stop (signal, `--timeout`) removes their
+/// temporary files on the way out, since no destructor runs after `process::exit`.
+static WRITING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers a directory whose temporaries a stop must remove.
+pub fn on_stop_clean(git_dir: &Path) {
+    if let Ok(mut w) = WRITING.lock() {
+        w.push(git_dir.to_path_buf());
+    }
+}
+
+/// Removes the temporaries of every registered directory; called just before the process exits.
+pub fn clean_on_stop() {
+    // try_lock: a stop that lands while the main thread registers must not hang the exit.
+    if let Ok(w) = WRITING.try_lock() {
+        for dir in w.iter() {
+            if dir.file_name().is_some_and(|n| n == ".git") {
+                let _ = remove_leftovers(dir);
+            } else {
+                // A scratch directory of our own (`check`'s temporary repository): all of it.
+                let _ = fs::remove_dir_all(dir);
+            }
+        }
+    }
 }
 
 pub fn mark_incomplete(repo: &Repository) -> Result<()> {

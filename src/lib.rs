@@ -140,6 +140,7 @@ fn handle_signals(format: LogFormat) {
                 LogFormat::Json => tracing::error!(signal = name, "interrupted by {name}"),
             }
             write_termination_log(&line);
+            dest::clean_on_stop();
             std::process::exit(128 + sig);
         }
     });
@@ -237,6 +238,7 @@ fn start_watchdog(limit: Duration, format: LogFormat) {
             ),
         };
         fail(&e, format);
+        dest::clean_on_stop();
         std::process::exit(e.exit_code() as i32);
     });
 }
@@ -294,11 +296,11 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
     let repo = match &state {
         State::Empty => dest::init(dest, &cfg.url)?,
         State::Ours => {
-            let stale = dest::remove_stale_locks(&dest.join(".git"))?;
-            if stale > 0 {
-                warn!(dest = %dest.display(), "removed {stale} lock file(s) left by an interrupted run");
-            }
             let repo = dest::open(dest)?;
+            let stale = dest::remove_leftovers(repo.path())?;
+            if stale > 0 {
+                warn!(dest = %dest.display(), "removed {stale} stale lock file(s) or temporary file(s) left by an interrupted run");
+            }
             if repo.path().join(dest::INCOMPLETE).exists() {
                 info!(dest = %dest.display(), "resuming a checkout an earlier run did not finish");
             } else {
@@ -307,6 +309,8 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
             repo
         }
         State::Foreign(what) if cfg.clean => {
+            let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+            dest::guard_clean(dest, home.as_deref().map(Path::new))?;
             warn!(dest = %dest.display(), "--clean: emptying the destination, which holds {what}");
             dest::empty(dest)?;
             dest::init(dest, &cfg.url)?
@@ -318,6 +322,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
             ))
         }
     };
+    dest::on_stop_clean(repo.path());
     info!(url = %cfg.url, dest = %dest.display(), revision = cfg.revision_text.as_deref().unwrap_or("(default branch)"), "cloning");
     if state == State::Ours {
         dest::mark_incomplete(&repo)?;
@@ -347,7 +352,8 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         Ok(f) => f,
         Err(e) => {
             // A fresh clone that failed leaves nothing behind; an update keeps its objects
-            // (the marker stays, so the next run recovers and reuses them).
+            // (the marker stays, so the next run recovers and reuses them), not its temporaries.
+            let _ = dest::remove_leftovers(repo.path());
             if state != State::Ours {
                 drop(repo);
                 cleanup_fresh(dest, existed);
@@ -412,6 +418,7 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
                         "cannot create a temporary directory to look for the commit: {e}"
                     ))
                 })?;
+            dest::on_stop_clean(tmp.path());
             let repo = git2::Repository::init_bare(tmp.path())
                 .map_err(|e| Error::Internal(format!("temporary repository: {}", e.message())))?;
             let fetched = with_retry(cfg, || git::fetch::fetch(&repo, s))?;
