@@ -37,6 +37,12 @@ pub enum Error {
     #[error("repository not found: {url} ({detail}). Check the URL; if the repository is private, check that the credentials can see it")]
     RepoNotFound { url: String, detail: String },
 
+    /// Exit: 4. The repository holds what gitinit refuses to write: a path that could leave the
+    /// destination or overwrite `.git`, a symlinked `.gitmodules`, a local submodule of a
+    /// remote superproject, a symlink in a local source's objects, an unreadable tree.
+    #[error("refusing to check out {url}: {detail}. A repository like this is damaged or made to write outside the destination: use another revision, or ask its owner to fix it")]
+    UnsafeRepository { url: String, detail: String },
+
     /// Exit: 5.
     #[error("revision `{revision}` not found in {url}{}", suggest(.suggestions))]
     RevisionNotFound {
@@ -129,7 +135,7 @@ impl Error {
         match self {
             Error::InvalidInput { .. } => ExitCode::InvalidInput,
             Error::Auth { .. } => ExitCode::Auth,
-            Error::RepoNotFound { .. } => ExitCode::RepoNotFound,
+            Error::RepoNotFound { .. } | Error::UnsafeRepository { .. } => ExitCode::RepoNotFound,
             Error::RevisionNotFound { .. }
             | Error::AmbiguousRevision { .. }
             | Error::EmptyRepository { .. } => ExitCode::RevisionNotFound,

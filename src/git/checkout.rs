@@ -30,16 +30,22 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
         repo.set_head(&format!("refs/heads/{name}"))
             .map_err(|e| internal("pointing HEAD at the branch", e))?;
     }
-    let tree = commit
-        .tree()
-        .map_err(|e| internal("reading the commit's tree", e))?;
-    // Walked only when needed: not at all for a fresh clone the parallel writer takes.
-    let attributes = std::cell::OnceCell::new();
-    let attributes = || attributes.get_or_init(|| fresh::attributes(&tree));
+    let tree = commit.tree().map_err(|e| Error::UnsafeRepository {
+        url: s.cfg.url.to_string(),
+        detail: format!(
+            "the tree of {} cannot be read: {}",
+            commit.id(),
+            e.message()
+        ),
+    })?;
+    let scan = super::tree::scan(repo, &tree).map_err(|detail| Error::UnsafeRepository {
+        url: s.cfg.url.to_string(),
+        detail,
+    })?;
     // libgit2 rewrites only the files whose content changed; when the attributes changed, the
     // others may need other line ends too: start from an empty tree, as a fresh clone does.
     let old_tree = old_tree.filter(|t| t.id() != tree.id());
-    if old_tree.is_some_and(|t| fresh::attributes(&t) != *attributes()) {
+    if old_tree.is_some_and(|t| fresh::attributes(&t) != scan.attributes) {
         tracing::info!("the .gitattributes changed: writing every file anew");
         fresh::empty_work_tree(repo).map_err(|e| cannot_write(repo, e))?;
         let mut index = repo.index().map_err(|e| internal("opening the index", e))?;
@@ -50,15 +56,18 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
             .write()
             .map_err(|e| internal("writing the index", e))?;
     }
-    if fresh::applies(repo) && fresh::write(repo, &tree, s)? {
+    if fresh::applies(repo) && fresh::write(repo, &scan, s)? {
         s.progress.borrow_mut().finish();
         forget_commit_ref(repo);
         return Ok(());
     }
+    // What the job left where the tree needs a directory (a symlink, a file) goes first, so
+    // that no write below passes through a symlink the tree did not put there.
+    clear_blockers(repo, &scan).map_err(|e| cannot_write(repo, e))?;
     let mut cb = CheckoutBuilder::new();
     // Without a .gitattributes there is nothing to convert (gitinit reads no core.autocrlf), but
     // libgit2 would still look up attributes for every file: ~14 failed readlinks each.
-    if attributes().is_empty() {
+    if scan.attributes.is_empty() {
         cb.disable_filters(true);
     }
     // A rerun over an old tree must end identical to a fresh clone: no leftovers.
@@ -80,6 +89,31 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     })?;
     s.progress.borrow_mut().finish();
     forget_commit_ref(repo);
+    Ok(())
+}
+
+/// Removes whatever stands where the tree has a directory or a submodule but is no real
+/// directory: a symlink (never followed: only the link goes) or a file.
+fn clear_blockers(repo: &Repository, scan: &super::tree::Scan) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(workdir) = repo.workdir() else {
+        return Ok(());
+    };
+    let gitlinks = scan
+        .entries
+        .iter()
+        .filter(|e| e.mode == super::tree::MODE_GITLINK)
+        .map(|e| &e.path);
+    for path in scan.dirs.iter().chain(gitlinks) {
+        let at = workdir.join(std::ffi::OsStr::from_bytes(path));
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if !m.is_dir() => {
+                tracing::debug!(path = %super::tree::shown(path), "removing what stands where the tree has a directory");
+                std::fs::remove_file(&at)?;
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }
 
@@ -110,17 +144,13 @@ mod fresh {
     };
     use tracing::debug;
 
+    use super::super::tree::{Entry, Scan, MODE_GITLINK};
     use super::{cannot_write, Session};
+    use crate::dest::is_lost_found;
     use crate::error::{Error, Result};
 
     /// Below this, threads cost more than they save.
     const MIN_FILES: usize = 64;
-
-    struct Entry {
-        path: Vec<u8>,
-        oid: Oid,
-        mode: i32,
-    }
 
     /// A new destination: nothing checked out yet, nothing in the working tree but `.git`
     /// (and a volume's `lost+found`), and more than one core.
@@ -132,7 +162,7 @@ mod fresh {
         cores > 1
             && repo.index().map(|i| i.is_empty()).unwrap_or(false)
             && std::fs::read_dir(workdir).is_ok_and(|mut d| {
-                d.all(|e| e.is_ok_and(|e| e.file_name() == ".git" || e.file_name() == "lost+found"))
+                d.all(|e| e.is_ok_and(|e| e.file_name() == ".git" || is_lost_found(&e)))
             })
     }
 
@@ -143,7 +173,7 @@ mod fresh {
         };
         for e in std::fs::read_dir(workdir)? {
             let e = e?;
-            if e.file_name() == ".git" || e.file_name() == "lost+found" {
+            if e.file_name() == ".git" || is_lost_found(&e) {
                 continue;
             }
             if e.file_type()?.is_dir() {
@@ -155,7 +185,8 @@ mod fresh {
         Ok(())
     }
 
-    /// The `.gitattributes` files of the tree, by path.
+    /// The `.gitattributes` files of the (old, already checked) tree, by path, sorted as
+    /// [`Scan::attributes`] is.
     pub fn attributes(tree: &Tree<'_>) -> Vec<(String, Oid)> {
         let mut found = vec![];
         let _ = tree.walk(TreeWalkMode::PreOrder, |parent, e| {
@@ -164,57 +195,29 @@ mod fresh {
             }
             TreeWalkResult::Ok
         });
+        found.sort();
         found
     }
 
     /// Writes the tree and the index; `false` when the tree needs libgit2's own checkout.
-    pub fn write(repo: &Repository, tree: &Tree<'_>, s: &Session) -> Result<bool> {
+    /// The tree was checked ([`super::super::tree::scan`]) and the working tree holds nothing
+    /// but `.git`: every directory is created here, one component at a time and never through
+    /// a symlink, and every file and link with `O_EXCL | O_NOFOLLOW`.
+    pub fn write(repo: &Repository, scan: &Scan, s: &Session) -> Result<bool> {
         let internal =
             |what: &str, e: git2::Error| Error::Internal(format!("{what}: {}", e.message()));
         let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
             return Ok(false);
         };
-        let mut entries = vec![];
-        let mut dirs = vec![];
-        let mut plain = true;
-        tree.walk(TreeWalkMode::PreOrder, |parent, e| {
-            let mut path = parent.as_bytes().to_vec();
-            path.extend_from_slice(e.name_bytes());
-            if !safe(e.name_bytes()) || e.name_bytes() == b".gitattributes" {
-                plain = false;
-                return TreeWalkResult::Abort;
-            }
-            match e.filemode() {
-                0o040000 => dirs.push(path),
-                0o100644 | 0o100755 | 0o120000 | 0o160000 => entries.push(Entry {
-                    path,
-                    oid: e.id(),
-                    mode: e.filemode(),
-                }),
-                _ => {
-                    plain = false;
-                    return TreeWalkResult::Abort;
-                }
-            }
-            TreeWalkResult::Ok
-        })
-        .or_else(|e| {
-            if plain {
-                Err(internal("reading the tree", e))
-            } else {
-                Ok(())
-            }
-        })?;
-        if !plain || entries.len() < MIN_FILES {
+        if !scan.plain_modes || !scan.attributes.is_empty() || scan.entries.len() < MIN_FILES {
             return Ok(false);
         }
+        let entries = &scan.entries;
         let at = |p: &[u8]| workdir.join(OsStr::from_bytes(p));
-        for d in &dirs {
-            std::fs::create_dir_all(at(d)).map_err(|e| cannot_write(repo, e))?;
-        }
-        for e in entries.iter().filter(|e| e.mode == 0o160000) {
-            // A submodule's directory; `--recurse-submodules` fills it.
-            std::fs::create_dir_all(at(&e.path)).map_err(|e| cannot_write(repo, e))?;
+        let gitlinks = entries.iter().filter(|e| e.mode == MODE_GITLINK);
+        // A submodule's directory is created too; `--recurse-submodules` fills it.
+        for d in scan.dirs.iter().chain(gitlinks.map(|e| &e.path)) {
+            make_dir(&at(d)).map_err(|e| cannot_write(repo, e))?;
         }
 
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
@@ -288,15 +291,22 @@ mod fresh {
         Ok(true)
     }
 
-    /// A name git would refuse to check out (`.git` in any case, `.`, `..`), or one that would
-    /// leave the destination.
-    fn safe(name: &[u8]) -> bool {
-        !(name.is_empty()
-            || name == b"."
-            || name == b".."
-            || name.eq_ignore_ascii_case(b".git")
-            || name.contains(&b'/')
-            || name.contains(&0))
+    /// Creates one directory of the tree, whose parent this checkout made; an existing one must
+    /// be a real directory, not a symlink to one.
+    fn make_dir(path: &Path) -> std::io::Result<()> {
+        match std::fs::create_dir(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if std::fs::symlink_metadata(path)?.is_dir() {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other(format!(
+                        "{} exists and is no directory",
+                        path.display()
+                    )))
+                }
+            }
+            r => r,
+        }
     }
 
     /// Writes one entry; its stat data (not for submodules) goes to the index.
@@ -316,6 +326,7 @@ mod fresh {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
                 .mode(if e.mode == 0o100755 { 0o777 } else { 0o666 })
                 .open(path)
                 .map_err(io)?;

@@ -6,6 +6,7 @@ pub mod fetch;
 pub mod http;
 pub mod local;
 pub mod submodule;
+pub mod tree;
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
