@@ -3,7 +3,7 @@
 //! misses the recorded commit; here each submodule is fetched like the top repository, by that
 //! commit (directly, or through its branches and tags when the server refuses SHA wants).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use git2::Repository;
 use tracing::info;
@@ -43,16 +43,60 @@ pub fn update(
         let url_text = resolve_relative(&parent.url.to_string(), &raw_url);
         let cwd = repo.workdir().unwrap_or(Path::new("/"));
         let url = RepoUrl::parse(&url_text, cwd).map_err(wrap)?;
+        let refuse = |detail: String| {
+            wrap(Error::UnsafeRepository {
+                url: parent.url.to_string(),
+                detail,
+            })
+        };
+        // git's `protocol.file.allow=user`: what came over the network may not make us read
+        // this machine's files (a mounted key, another checkout, a bare repository carried in
+        // the superproject's own tree).
+        if url.is_local() && !parent.url.is_local() {
+            return Err(refuse(format!(
+                "its submodule `{path}` has the local URL `{url}`, and a repository fetched over the network may not read files of this machine (git: \"transport 'file' not allowed\")"
+            )));
+        }
+        let name = sm.name_bytes().to_vec();
+        if gix_validate::submodule::name(name.as_slice().into()).is_err() {
+            return Err(refuse(format!(
+                "its submodule `{path}` has the name `{}`, which would place its repository outside .git/modules",
+                super::tree::shown(&name)
+            )));
+        }
+        let workdir = repo.workdir().ok_or_else(|| {
+            wrap(Error::Internal(
+                "a superproject without a working tree".into(),
+            ))
+        })?;
+        let sm_dir = real_dirs(workdir, sm.path(), true).map_err(&refuse)?;
+        // libgit2 keeps the submodule's repository under its path (git: under its name).
+        let modules_dir = real_dirs(repo.path(), &Path::new("modules").join(sm.path()), false)
+            .map_err(&refuse)?;
         let cfg = sub_config(parent, url, commit, env).map_err(wrap)?;
         info!(submodule = %path, url = %cfg.url, commit = %commit, "updating submodule");
         sm.init(false)
             .map_err(|e| wrap(internal("initialising the submodule", e)))?;
         let sub = match sm.open() {
             Ok(r) => r,
+            // Its repository is there but the working tree lost its `.git` file (the directory
+            // was replaced, and the checkout made it anew): point them at each other again.
+            Err(_) if modules_dir.join("HEAD").is_file() => Repository::open(&modules_dir)
+                .and_then(|r| r.set_workdir(&sm_dir, true).map(|()| r))
+                .map_err(|e| wrap(internal("reopening the submodule repository", e)))?,
             Err(_) => sm
                 .repo_init(true)
                 .map_err(|e| wrap(internal("creating the submodule repository", e)))?,
         };
+        // A `.git` file left in the submodule's directory (the job's container can write the
+        // volume) could point libgit2 at any repository and working tree.
+        let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b);
+        if !(same(sub.path(), &modules_dir) && sub.workdir().is_some_and(|w| same(w, &sm_dir))) {
+            return Err(wrap(Error::destination(
+                &sm_dir,
+                "the submodule's .git points outside the destination's .git/modules: gitinit writes only inside --dest. Pass --clean to start afresh",
+            )));
+        }
         if sub.find_remote("origin").is_err() {
             sub.remote("origin", &cfg.url.to_string())
                 .map_err(|e| wrap(internal("adding the submodule's origin", e)))?;
@@ -70,6 +114,47 @@ pub fn update(
         done.extend(update(&sub, &cfg, s, &format!("{path}/"), env)?);
     }
     Ok(done)
+}
+
+/// `base/rel`, where every component of `rel` that exists is a real directory, never a symlink
+/// (nor a file); the last one is created when `create` is set. Refuses paths with `..`.
+fn real_dirs(base: &Path, rel: &Path, create: bool) -> std::result::Result<PathBuf, String> {
+    let mut at = base.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        let std::path::Component::Normal(name) = part else {
+            return Err(format!(
+                "the submodule path `{}` leaves its directory",
+                rel.display()
+            ));
+        };
+        at.push(name);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) => {
+                let what = if m.file_type().is_symlink() {
+                    "a symlink"
+                } else {
+                    "a file"
+                };
+                return Err(format!(
+                    "`{}` is {what}, and a submodule is never written through one",
+                    at.strip_prefix(base).unwrap_or(&at).display()
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if create && i + 1 == parts.len() {
+                    std::fs::create_dir(&at)
+                        .map_err(|e| format!("cannot create `{}`: {e}", at.display()))?;
+                }
+                if !create {
+                    break;
+                }
+            }
+            Err(e) => return Err(format!("cannot read `{}`: {e}", at.display())),
+        }
+    }
+    Ok(base.join(rel))
 }
 
 /// The submodule's own configuration: its URL and recorded commit; the parent's credentials
