@@ -23,10 +23,17 @@ pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
     let adv = advertisement(&src).map_err(|e| internal("reading the source's refs", e))?;
     let target = adv.resolve(&s.cfg.revision, &url)?;
     debug!(?target, "resolved the revision in the local repository");
-    let linked =
-        link_objects(&src.path().join("objects"), &repo.path().join("objects")).map_err(|e| {
-            Error::destination(repo.path(), format!("cannot copy objects from {url}: {e}"))
-        })?;
+    let linked = link_objects(&src.path().join("objects"), &repo.path().join("objects")).map_err(
+        |e| match e {
+            LinkError::Refused(Refused(detail)) => Error::UnsafeRepository {
+                url: url.clone(),
+                detail,
+            },
+            LinkError::Io(e) => {
+                Error::destination(repo.path(), format!("cannot copy objects from {url}: {e}"))
+            }
+        },
+    )?;
     s.received_bytes.set(s.received_bytes.get() + linked);
     info!(bytes = linked, "linked the objects of {url}");
 
@@ -120,8 +127,26 @@ fn advertisement(src: &Repository) -> std::result::Result<Advertisement, git2::E
     Ok(Advertisement { refs, head_target })
 }
 
+/// Why a local source is refused: it is the source's fault (exit 4), not the destination's.
+struct Refused(String);
+
 /// Hard-links (or copies) every pack and loose object not already present; returns the bytes.
-fn link_objects(from: &Path, to: &Path) -> std::io::Result<u64> {
+/// Nothing under the source's `objects/` may be a symlink: a hard link or copy through one would
+/// carry any file of this machine (a mounted deploy key) into the destination (git refuses the
+/// same: "symlink exists, refusing to clone with --local", CVE-2022-39253).
+fn link_objects(from: &Path, to: &Path) -> std::result::Result<u64, LinkError> {
+    let no_symlink = |p: &Path| -> std::result::Result<fs::FileType, LinkError> {
+        let t = fs::symlink_metadata(p)?.file_type();
+        if t.is_symlink() {
+            let rel = p.strip_prefix(from.parent().unwrap_or(from)).unwrap_or(p);
+            return Err(LinkError::Refused(Refused(format!(
+                "`{}` in the source is a symlink, and a local clone never follows one (git: \"symlink exists, refusing to clone with --local\")",
+                rel.display()
+            ))));
+        }
+        Ok(t)
+    };
+    no_symlink(from)?;
     let mut bytes = 0;
     for entry in fs::read_dir(from)? {
         let entry = entry?;
@@ -131,6 +156,9 @@ fn link_objects(from: &Path, to: &Path) -> std::io::Result<u64> {
         if name != "pack" && !is_fanout {
             continue;
         }
+        if !no_symlink(&entry.path())?.is_dir() {
+            continue;
+        }
         fs::create_dir_all(to.join(&*name))?;
         for file in fs::read_dir(entry.path())? {
             let file = file?;
@@ -138,7 +166,10 @@ fn link_objects(from: &Path, to: &Path) -> std::io::Result<u64> {
             let keep = fname.to_string_lossy();
             let wanted = is_fanout || [".pack", ".idx", ".rev"].iter().any(|e| keep.ends_with(e));
             let dest = to.join(&*name).join(&fname);
-            if !wanted || dest.exists() {
+            if !wanted || fs::symlink_metadata(&dest).is_ok() {
+                continue;
+            }
+            if !no_symlink(&file.path())?.is_file() {
                 continue;
             }
             if fs::hard_link(file.path(), &dest).is_err() {
@@ -148,12 +179,57 @@ fn link_objects(from: &Path, to: &Path) -> std::io::Result<u64> {
         }
     }
     // Objects the source borrows from elsewhere stay reachable through the same alternates.
-    let alternates = from.join("info/alternates");
-    if alternates.exists() {
+    // A relative one is relative to the source's objects: rewritten as an absolute path, as
+    // git's clone does, or it would point at nothing (or something else) from the destination.
+    let info = from.join("info");
+    let alternates = info.join("alternates");
+    let has = |p: &Path| fs::symlink_metadata(p).is_ok();
+    if has(&info) && no_symlink(&info)?.is_dir() && has(&alternates) {
+        no_symlink(&alternates)?;
+        let text = fs::read_to_string(&alternates)?;
+        let lines: Vec<String> = text
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| {
+                let p = Path::new(l);
+                if p.is_absolute() {
+                    l.to_string()
+                } else {
+                    normalize(&from.join(p)).to_string_lossy().into_owned()
+                }
+            })
+            .collect();
         fs::create_dir_all(to.join("info"))?;
-        fs::copy(&alternates, to.join("info/alternates"))?;
+        fs::write(to.join("info/alternates"), lines.join("\n") + "\n")?;
     }
     Ok(bytes)
+}
+
+enum LinkError {
+    Refused(Refused),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for LinkError {
+    fn from(e: std::io::Error) -> Self {
+        LinkError::Io(e)
+    }
+}
+
+/// `a/b/../c` as `a/c`, without asking the filesystem (git's `normalize_path_copy`).
+fn normalize(path: &Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn internal(what: &str, e: git2::Error) -> Error {
