@@ -427,6 +427,11 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub fn start() -> HttpServer {
+        HttpServer::start_at(&fixtures().repos)
+    }
+
+    /// The same server, serving the bare repositories under `repos` (hostile ones a test built).
+    pub fn start_at(repos: &Path) -> HttpServer {
         let fx = fixtures();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -472,7 +477,7 @@ $SERVER["socket"] == "127.0.0.1:{https_port}" {{
 "#,
             d = d.display(),
             backend = backend.display(),
-            repos = fx.repos.display(),
+            repos = repos.display(),
             bundle = bundle.display(),
         );
         std::fs::write(d.join("lighttpd.conf"), conf).unwrap();
