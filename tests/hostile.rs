@@ -207,8 +207,9 @@ fn assert_refused(out: &Output, why: &str, case: &str) {
 
 /// A tree naming `a` twice, once as a symlink to a directory outside and once as a directory
 /// holding a submodule: the submodule would be created, emptied and checked out through the
-/// symlink. git 2.47 refuses the same clone ("expected submodule path 'a/sub' not to be a
-/// symbolic link"; fsck calls the tree `duplicateEntries`).
+/// symlink. git 2.47 keeps the directory and drops the symlink (nothing outside changes); its
+/// fsck calls such a tree an error (`duplicateEntries`), and hosts that fsck pushes refuse it.
+/// gitinit refuses the whole tree: only an attack makes one.
 #[test]
 fn a_symlink_and_a_directory_of_one_name_are_refused() {
     let s = Scratch::new();
@@ -397,6 +398,59 @@ fn local_submodules_of_a_remote_superproject_are_refused() {
         common::assert_no_secret(&[&out.stdout, &out.stderr], &dest, "SECRET-KEY-MATERIAL");
         assert_eq!(s.snapshot(), before, "{name}: something outside changed");
     }
+}
+
+/// A local superproject may have local submodules; a bare repository carried in its own tree,
+/// whose `objects/xx` is a symlink to another repository's objects, is still refused when the
+/// submodule is cloned from it (the shape of CVE-2022-39253).
+#[test]
+fn a_bare_repository_carried_in_a_local_tree_cannot_link_outside() {
+    let s = Scratch::new();
+    let secret = Raw::new(&s.outside().join("secret.git"));
+    let key = secret.blob(b"SECRET-KEY-MATERIAL\n");
+    let secret_commit = secret.commit(secret.tree(&[(BLOB, b"id_ed25519", key)]), None, "main");
+    let hex = secret_commit.to_string();
+    let fanout = secret.path.join("objects").join(&hex[..2]);
+    let sup = s.repo("carrier");
+    let dest = s.dest("carrier");
+    // evil.git: HEAD, refs/heads/main, objects/<xx> -> the secret repository's fan-out.
+    let head = sup.blob(b"ref: refs/heads/main\n");
+    let main = sup.blob(format!("{hex}\n").as_bytes());
+    let heads = sup.tree(&[(BLOB, b"main", main)]);
+    let refs = sup.tree(&[(TREE, b"heads", heads)]);
+    let link = sup.blob(fanout.to_str().unwrap().as_bytes());
+    let objects = sup.tree(&[(LINK, hex[..2].as_bytes(), link)]);
+    let evil = sup.tree(&[
+        (BLOB, b"HEAD", head),
+        (TREE, b"objects", objects),
+        (TREE, b"refs", refs),
+    ]);
+    let gitmodules = sup.blob(
+        format!(
+            "[submodule \"x\"]\n\tpath = vendor\n\turl = {}\n",
+            dest.join("evil.git").display()
+        )
+        .as_bytes(),
+    );
+    let tree = sup.tree_with_filler(
+        &[
+            (BLOB, b".gitmodules", gitmodules),
+            (TREE, b"evil.git", evil),
+            (GITLINK, b"vendor", secret_commit),
+        ],
+        3,
+    );
+    sup.commit(tree, None, "main");
+    let before = s.snapshot();
+    let out = clone(
+        &sup.path.display().to_string(),
+        &dest,
+        &["--flags", "--recurse-submodules"],
+    );
+    assert_refused(&out, "is a symlink", "carried");
+    assert!(out.stderr.contains("submodule `vendor`"), "{}", out.stderr);
+    assert!(!dest.exists(), "a refused fresh clone leaves nothing");
+    assert_eq!(s.snapshot(), before, "something outside changed");
 }
 
 // -------------------------------------------------------------------------------------------
