@@ -138,18 +138,22 @@ pub enum LogFormat {
     Json,
 }
 
-/// The clap command, with env values hidden from `--help` (a URL in GITINIT_URL may hold a token).
+/// The clap command, with env values hidden from `--help` at every depth (a URL in GITINIT_URL
+/// may hold a token): `initializer git` as much as `clone`, and any subcommand added later.
 pub fn command(version: String) -> clap::Command {
     use clap::CommandFactory;
-    let mut cmd = Cli::command().version(version);
+    hide_env_values(Cli::command().version(version))
+}
+
+fn hide_env_values(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.mut_args(|a| a.hide_env_values(true));
     let names: Vec<String> = cmd
         .get_subcommands()
         .map(|c| c.get_name().to_string())
         .collect();
-    for name in names {
-        cmd = cmd.mut_subcommand(name, |sc| sc.mut_args(|a| a.hide_env_values(true)));
-    }
-    cmd
+    names
+        .into_iter()
+        .fold(cmd, |cmd, name| cmd.mut_subcommand(name, hide_env_values))
 }
 
 impl Command {
@@ -172,5 +176,32 @@ impl Command {
                 kind: InitializerKind::Git(c),
             }) => Some(c),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every argument of every command, at every depth, hides its env value.
+    #[test]
+    fn no_env_value_is_shown_at_any_depth() {
+        fn walk(cmd: &clap::Command, path: &str, seen: &mut usize) {
+            for a in cmd.get_arguments().filter(|a| a.get_env().is_some()) {
+                assert!(
+                    a.is_hide_env_values_set(),
+                    "`{path}` --{} shows its env value",
+                    a.get_id()
+                );
+                *seen += 1;
+            }
+            for sc in cmd.get_subcommands() {
+                walk(sc, &format!("{path} {}", sc.get_name()), seen);
+            }
+        }
+        let mut seen = 0;
+        walk(&super::command("0".into()), "gitinit", &mut seen);
+        assert!(
+            seen > 30,
+            "the walk reached the nested subcommands ({seen})"
+        );
     }
 }

@@ -36,14 +36,16 @@ impl Credentials {
         })
     }
 
-    /// User-info written into an http(s) URL: `user:pass@` or a bare `token@`.
+    /// User-info written into an http(s) URL, as written (percent-encoded): `user:pass@` or a
+    /// bare `token@`.
     pub fn from_url_userinfo(user: &str, password: Option<&str>, host: &str) -> Credentials {
+        let user = percent_decode(user);
         match password {
             Some(pass) => Credentials {
-                username: user.to_string(),
-                password: pass.to_string(),
+                username: user,
+                password: percent_decode(pass),
             },
-            None => Self::token(user, host),
+            None => Self::token(&user, host),
         }
     }
 
@@ -100,15 +102,7 @@ impl Credentials {
             if !under || best.as_ref().is_some_and(|(len, _)| *len > prefix.len()) {
                 continue;
             }
-            let decode = |s: &str| percent_decode(s);
-            let user = decode(u.username());
-            let creds = match u.password() {
-                Some(p) => Credentials {
-                    username: user,
-                    password: decode(p),
-                },
-                None => Self::token(&user, host),
-            };
+            let creds = Self::from_url_userinfo(u.username(), u.password(), host);
             best = Some((prefix.len() + 1, creds));
         }
         best.map(|(_, c)| c)
@@ -126,7 +120,11 @@ impl Credentials {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes user-info as URLs encode it (RFC 3986, as libcurl and git read it): `%XX` is the
+/// byte XX, and everything else, `+` included, stands for itself (form decoding would turn `+`
+/// into a space and break a password). A `%` not followed by two hex digits is kept as it is.
+/// The one decoder for secrets from a URL, a credentials file or a proxy URL.
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -183,6 +181,33 @@ mod tests {
         assert!(
             Credentials::from_store(store, "https", "git.example.com", Some(8443), "/r").is_none()
         );
+    }
+
+    #[test]
+    fn percent_decoding_keeps_plus_and_stray_percent_signs() {
+        for (raw, decoded) in [
+            ("p+ss", "p+ss"),
+            ("p%2Bss", "p+ss"),
+            ("a%2Fb%3Fc%23d%40e%3Af", "a/b?c#d@e:f"),
+            ("%C3%A9t%C3%A9", "été"),
+            ("100%", "100%"),
+            ("%zz%4", "%zz%4"),
+            ("%41%", "A%"),
+            ("", ""),
+        ] {
+            assert_eq!(percent_decode(raw), decoded, "{raw}");
+        }
+    }
+
+    #[test]
+    fn url_userinfo_is_percent_decoded() {
+        let c = Credentials::from_url_userinfo("al%40ice", Some("p+a%2Fss"), "h");
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("al@ice", "p+a/ss")
+        );
+        let c = Credentials::from_url_userinfo("tok%2B1", None, "github.com");
+        assert_eq!(c.password, "tok+1");
     }
 
     #[test]

@@ -43,6 +43,18 @@ pub enum Error {
     #[error("refusing to check out {url}: {detail}. A repository like this is damaged or made to write outside the destination: use another revision, or ask its owner to fix it")]
     UnsafeRepository { url: String, detail: String },
 
+    /// Exit: 4. What the server sent cannot be a repository's data (a pack that is not one,
+    /// or claims more objects than any repository has, or does not match its checksum): the
+    /// remote's fault, not a bug, and not retried (it would send the same).
+    #[error("the repository {url} is broken: {detail}. The server sent data git cannot use: ask the repository's owner to check it (`git fsck` on the server)")]
+    BrokenRepo { url: String, detail: String },
+
+    /// Exit: 6. The server answered, but not as a git server does (garbage where pkt-lines
+    /// belong, an unknown object format, an answer without bound). Not retried: it would
+    /// answer the same.
+    #[error("the server of {url} does not answer as a git server: {detail}. Check that this is the repository's clone URL; if it is, the server (or a proxy in between) is misbehaving: ask its admin")]
+    BadServer { url: String, detail: String },
+
     /// Exit: 5.
     #[error("revision `{revision}` not found in {url}{}", suggest(.suggestions))]
     RevisionNotFound {
@@ -135,11 +147,15 @@ impl Error {
         match self {
             Error::InvalidInput { .. } => ExitCode::InvalidInput,
             Error::Auth { .. } => ExitCode::Auth,
-            Error::RepoNotFound { .. } | Error::UnsafeRepository { .. } => ExitCode::RepoNotFound,
+            Error::RepoNotFound { .. }
+            | Error::UnsafeRepository { .. }
+            | Error::BrokenRepo { .. } => ExitCode::RepoNotFound,
             Error::RevisionNotFound { .. }
             | Error::AmbiguousRevision { .. }
             | Error::EmptyRepository { .. } => ExitCode::RevisionNotFound,
-            Error::Network { .. } | Error::Unavailable { .. } => ExitCode::Network,
+            Error::Network { .. } | Error::Unavailable { .. } | Error::BadServer { .. } => {
+                ExitCode::Network
+            }
             Error::Destination { .. } => ExitCode::Destination,
             Error::Trust { .. } => ExitCode::Trust,
             Error::Internal(_) => ExitCode::Internal,
@@ -151,6 +167,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Submodule { source, .. } => source.is_transient(),
+            // `BadServer` and `BrokenRepo` are not: the server would answer the same.
             e => matches!(e, Error::Network { .. } | Error::Unavailable { .. }),
         }
     }
@@ -232,12 +249,17 @@ pub fn classify_git2(err: &git2::Error, url: &str) -> Error {
             detail: msg,
         };
     }
+    // Truncated transfers first: a stream that ended early is the network's doing.
+    if lower.contains("early eof") || lower.contains("timed out") {
+        return net(msg);
+    }
+    if let Some(e) = remote_fault(err, url) {
+        return e;
+    }
     if lower.contains("unexpected http status code: 5")
         || lower.contains("429")
-        || matches!(err.class(), C::Net | C::Http | C::Ssh | C::Os | C::Zlib)
-        || lower.contains("timed out")
+        || matches!(err.class(), C::Net | C::Http | C::Ssh | C::Os)
         || lower.contains("connection")
-        || lower.contains("early eof")
     {
         return net(msg);
     }
@@ -248,9 +270,111 @@ pub fn classify_git2(err: &git2::Error, url: &str) -> Error {
     ))
 }
 
+/// What libgit2 says when the remote, not gitinit, is at fault: data that is no pack (exit 4)
+/// or talk that is not git's protocol (exit 6). Neither is retried.
+fn remote_fault(err: &git2::Error, url: &str) -> Option<Error> {
+    use git2::ErrorClass as C;
+    let msg = err.message().to_string();
+    let lower = msg.to_ascii_lowercase();
+    let broken = || {
+        Some(Error::BrokenRepo {
+            url: url.to_string(),
+            detail: msg.clone(),
+        })
+    };
+    // The indexer, the object database and zlib read what the server sent: a pack with a bad
+    // signature, version, object count, delta or checksum, objects that do not inflate. (A
+    // missing object is a question of revisions; a failed write of the pack is the disk's.)
+    let reads_the_pack = matches!(err.class(), C::Indexer | C::Zlib)
+        || (matches!(err.class(), C::Odb | C::Object) && err.code() != git2::ErrorCode::NotFound);
+    let says_so = !matches!(err.class(), C::Os | C::Net | C::Invalid)
+        && [
+            "invalid pack",
+            "pack signature",
+            "pack version",
+            "too many objects",
+            "corrupt",
+        ]
+        .iter()
+        .any(|m| lower.contains(m));
+    if reads_the_pack || says_so {
+        return broken();
+    }
+    let protocol = [
+        "pkt-line",
+        "packet",
+        "pkt type",
+        "hex digit in length",
+        "invalid response",
+        "unexpected pack file",
+        "invalid symref",
+        "object format",
+        "oversized progress message",
+        "could not read refs",
+    ];
+    if matches!(err.class(), C::Net | C::Invalid) && protocol.iter().any(|m| lower.contains(m)) {
+        return Some(Error::BadServer {
+            url: url.to_string(),
+            detail: msg,
+        });
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_hostile_remote_sends_is_its_fault_not_a_bug() {
+        use git2::{ErrorClass as C, ErrorCode as K};
+        let e = |class, msg: &str| {
+            classify_git2(
+                &git2::Error::new(K::GenericError, class, msg),
+                "https://h/r",
+            )
+        };
+        for (class, msg) in [
+            (C::Indexer, "too many objects"),
+            (C::Indexer, "wrong pack signature"),
+            (C::Indexer, "packfile trailer mismatch"),
+            (C::Indexer, "packfile is missing 3 objects"),
+            (C::Odb, "invalid pack file - bad object header"),
+            (C::Zlib, "error inflating zlib stream"),
+        ] {
+            let err = e(class, msg);
+            assert!(matches!(err, Error::BrokenRepo { .. }), "{msg}: {err}");
+            assert_eq!(err.exit_code(), ExitCode::RepoNotFound);
+            assert!(!err.is_transient() && !err.to_string().contains("bug"));
+        }
+        for (class, msg) in [
+            (C::Net, "invalid hex digit in length: 'zzzz'"),
+            (C::Net, "bad packet length"),
+            (C::Net, "invalid packet line"),
+            (C::Net, "error parsing REF pkt-line"),
+            (C::Net, "unexpected pkt type"),
+            (C::Net, "remote sent invalid symref"),
+            (C::Invalid, "unknown remote object format 'sha999'"),
+        ] {
+            let err = e(class, msg);
+            assert!(matches!(err, Error::BadServer { .. }), "{msg}: {err}");
+            assert_eq!(err.exit_code(), ExitCode::Network);
+            assert!(!err.is_transient() && !err.to_string().contains("bug"));
+        }
+        // A transfer cut short stays a transient network failure; a pack the disk could not
+        // take is not the remote's fault.
+        for (class, msg) in [
+            (C::Indexer, "early EOF"),
+            (C::Net, "failed to send request"),
+        ] {
+            assert!(e(class, msg).is_transient(), "{msg}");
+        }
+        let err = e(
+            C::Os,
+            "cannot extend packfile '/d/.git/objects/pack/x.pack'",
+        );
+        assert!(!matches!(err, Error::BrokenRepo { .. }), "{err}");
+    }
 
     #[test]
     fn no_class_uses_the_reserved_success_code() {

@@ -15,6 +15,7 @@ pub mod git;
 pub mod logging;
 pub mod progress;
 pub mod proxy;
+pub mod redact;
 pub mod remote_url;
 pub mod report;
 pub mod revision;

@@ -3,7 +3,8 @@
 //! HTTP transport (libcurl) is told exactly which proxy to use rather than looking on its own.
 
 use crate::error::{Error, Result};
-use crate::remote_url::{redact_input, RepoUrl, Scheme};
+use crate::redact;
+use crate::remote_url::{RepoUrl, Scheme};
 
 /// The proxy URL for `url`, if any. `env` reads an env var.
 pub fn choose(url: &RepoUrl, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>> {
@@ -37,7 +38,7 @@ pub fn choose(url: &RepoUrl, env: &dyn Fn(&str) -> Option<String>) -> Result<Opt
     if scheme != "http" && scheme != "https" {
         return Err(Error::invalid(format!(
             "proxy `{}`: only http:// and https:// proxies are supported (not {scheme}://)",
-            redact_input(&proxy)
+            redact::url(&proxy)
         )));
     }
     Ok(Some(proxy))

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::credentials::Credentials;
 use crate::error::{Error, Result};
+use crate::redact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -82,11 +83,14 @@ impl fmt::Display for RepoUrl {
 const SUPPORTED: &str =
     "use https://, http://, ssh://, git@host:org/repo.git, git://, file:// or a local path";
 
+/// What to do about a password or token that ends the user-info early.
+const ENCODE_SECRET: &str = "percent-encode them in the password or token (`/` %2F, `?` %3F, `#` %23, `@` %40, `:` in a user name %3A); an `@` that belongs to the path is written %40 too";
+
 impl RepoUrl {
     /// Parses and validates `input`; `cwd` anchors relative local paths.
     pub fn parse(input: &str, cwd: &Path) -> Result<RepoUrl> {
         let input = input.trim();
-        let shown = redact_input(input);
+        let shown = redact::url(input);
         if input.is_empty() {
             return Err(Error::invalid(
                 "the repository URL is empty: pass --url (GITINIT_URL)",
@@ -108,7 +112,8 @@ impl RepoUrl {
                 "remote helpers are not supported: {SUPPORTED}"
             )));
         }
-        let parsed = gix_url::parse(input).map_err(|_| bad(&port_or_syntax_hint(input)))?;
+        ensure_userinfo_is_encoded(input).map_err(|why| bad(&why))?;
+        let parsed = gix_url::parse(input).map_err(|_| bad(&port_or_syntax_hint(&shown)))?;
         let scp_like = parsed.serialize_alternative_form;
         let path = String::from_utf8_lossy(parsed.original_path()).into_owned();
         let host = parsed.host().map(str::to_string);
@@ -145,10 +150,17 @@ impl RepoUrl {
         };
         match scheme {
             Scheme::Https | Scheme::Http => {
-                if let Some(user) = parsed.user().filter(|u| !u.is_empty()) {
+                // As written (percent-encoded): `credentials` decodes it, by one rule for every
+                // place a secret comes from.
+                let userinfo = redact::userinfo_span(input).map(|(start, end)| &input[start..end]);
+                if let Some(info) = userinfo.filter(|i| !i.is_empty() && !i.starts_with(':')) {
+                    let (user, password) = match info.split_once(':') {
+                        Some((u, p)) => (u, Some(p)),
+                        None => (info, None),
+                    };
                     url.credentials = Some(Credentials::from_url_userinfo(
                         user,
-                        parsed.password(),
+                        password,
                         url.host.as_deref().unwrap_or_default(),
                     ));
                 }
@@ -181,19 +193,37 @@ impl RepoUrl {
     }
 }
 
-/// The input with any user-info replaced, for error messages about a URL we could not parse.
-pub fn redact_input(input: &str) -> String {
-    let (prefix, rest) = match input.find("://") {
-        Some(i) => (&input[..i + 3], &input[i + 3..]),
-        None => return input.to_string(),
+/// The input with any user-info hidden: [`redact::url`], under the name its callers know.
+pub use crate::redact::url as redact_input;
+
+/// Refuses user-info that no two parsers read alike: a password or token holding `/`, `?`,
+/// `#` or `@` unencoded ends the authority early, and a parser would take a piece of the
+/// secret for the host (sent to DNS) or the path (printed, sent to the server). Everything up
+/// to the last `@` is the user-info ([`redact::userinfo_span`]); it must hold none of them. An
+/// scp-like `user:secret@host:path` is refused too: an ssh address carries no password.
+fn ensure_userinfo_is_encoded(input: &str) -> std::result::Result<(), String> {
+    let Some((start, end)) = redact::userinfo_span(input) else {
+        return Ok(());
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{prefix}***@{}", &rest[at + 1..]),
-        None => input.to_string(),
+    let info = &input[start..end];
+    if input.contains("://") {
+        if info.contains(['/', '?', '#', '@']) {
+            return Err(format!(
+                "the part before the last `@` (a user name and password or token) holds `/`, `?`, `#` or `@`, which end it early: {ENCODE_SECRET}"
+            ));
+        }
+        return Ok(());
     }
+    if input.starts_with(['/', '.', '~']) {
+        // A local path with `:` and `@` in its names.
+        return Ok(());
+    }
+    Err(format!(
+        "an ssh address (`user@host:path`) carries no password: give an SSH key (--ssh-key); for an https URL with a password or token, write https://user:password@host/path and {ENCODE_SECRET}"
+    ))
 }
 
+/// Why `shown` (already redacted) does not parse.
 fn port_or_syntax_hint(input: &str) -> String {
     let after = input.split_once("://").map(|(_, r)| r).unwrap_or(input);
     let authority = after.split('/').next().unwrap_or_default();
@@ -264,5 +294,53 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         let err = p("https://user:hunter2@example.com:99999/r.git").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("port `99999`"), "{err}");
+    }
+
+    #[test]
+    fn unencoded_secrets_are_refused_and_never_echoed() {
+        for bad in [
+            "https://user:s3Kr/Et9@host/repo",
+            "https://user:s3Kr#Et9@host/repo",
+            "https://user:s3Kr?Et9@host/repo",
+            "https://user:s3Kr@Et9@host/repo",
+            "https://s3Kr/Et9@host/repo",
+            "https://user:12#s3Kr/Et9@host/repo",
+            "ssh://user:s3Kr/Et9@host/repo",
+            "user:s3KrEt9@host:org/repo.git",
+            "https://s3Kr/org/repoEt9@v2.git",
+        ] {
+            let err = p(bad).expect_err(bad);
+            let msg = err.to_string();
+            assert!(matches!(err, Error::InvalidInput { .. }), "{bad}: {msg}");
+            assert!(msg.contains("percent-encode"), "{bad}: {msg}");
+            assert!(
+                !msg.contains("s3Kr") && !msg.contains("Et9"),
+                "{bad}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn userinfo_is_percent_decoded_plus_stays_plus() {
+        let u = p("https://al%40ice:p%2Fa+s%23s%3F@example.com/r.git").unwrap();
+        let c = u.credentials.clone().unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("al@ice", "p/a+s#s?")
+        );
+        assert_eq!(u.to_string(), "https://example.com/r.git");
+        let u = p("https://ghp_token@github.com/o/r.git").unwrap();
+        let c = u.credentials.unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("x-access-token", "ghp_token")
+        );
+        // Local paths and ssh addresses without a password are what they were.
+        assert_eq!(
+            p("/srv/a:b@c/r.git").unwrap().to_string(),
+            "/srv/a:b@c/r.git"
+        );
+        assert_eq!(p("git@h:o/r.git").unwrap().ssh_user.as_deref(), Some("git"));
     }
 }

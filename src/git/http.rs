@@ -21,11 +21,20 @@ use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Trans
 use tracing::debug;
 
 use crate::config::Config;
-use crate::credentials::Credentials;
+use crate::credentials::{percent_decode, Credentials};
 use crate::error::Error;
+use crate::redact;
 
 /// Redirects followed on the first request (a moved or renamed repository).
 const MAX_REDIRECTS: usize = 5;
+/// The most a ref advertisement (or a shallow list) may inflate to before libgit2 is told the
+/// server misbehaves: libgit2 keeps every ref it reads. A v0 advertisement of nixpkgs, pull
+/// request refs included, is about 60 MiB; a gzip bomb is unbounded.
+const MAX_ADVERTISEMENT: usize = 256 << 20;
+/// The most objects a pack may claim: libgit2 reserves room for the claimed count before the
+/// first object arrives (2^32-1 claimed: 48 GiB). The largest repositories hold tens of
+/// millions.
+const MAX_PACK_OBJECTS: usize = 1 << 28;
 /// Body chunks (of up to curl's 64 KiB buffer) in flight between the receiving thread and
 /// libgit2: at most 1 MiB waits in memory when libgit2 is the slower side.
 const CHANNEL_CHUNKS: usize = 16;
@@ -34,7 +43,8 @@ const CHANNEL_CHUNKS: usize = 16;
 pub struct Settings {
     /// The repository URL as shown to the user (redacted).
     shown_url: String,
-    host: String,
+    /// Scheme, host and port of the repository URL: the only place credentials are sent.
+    origin: url::Origin,
     credentials: Option<Credentials>,
     auth_hint: String,
     proxy: Option<String>,
@@ -51,7 +61,9 @@ impl Settings {
     pub fn new(cfg: &Config, auth_hint: String) -> Self {
         Settings {
             shown_url: cfg.url.to_string(),
-            host: cfg.url.host_str().to_ascii_lowercase(),
+            origin: url::Url::parse(&cfg.url.fetch_url())
+                .map(|u| u.origin())
+                .unwrap_or_else(|_| url::Origin::new_opaque()),
             credentials: cfg.credentials.clone(),
             auth_hint,
             proxy: cfg.proxy.clone(),
@@ -82,6 +94,13 @@ impl Settings {
         err
     }
 
+    fn bad_server(&self, detail: String) -> Error {
+        Error::BadServer {
+            url: self.shown_url.clone(),
+            detail,
+        }
+    }
+
     fn network(&self, detail: String) -> Error {
         Error::Network {
             url: self.shown_url.clone(),
@@ -109,11 +128,26 @@ pub fn enter(settings: &Arc<Settings>) -> impl Drop {
     Guard(prev)
 }
 
-/// Registers the transport for `http` and `https`, once per process, before any libgit2 use.
+extern "C" {
+    /// libgit2's settings entry point (linked in through git2), for the one setting git2 does
+    /// not wrap.
+    fn git_libgit2_opts(option: std::ffi::c_int, ...) -> std::ffi::c_int;
+}
+/// `GIT_OPT_SET_PACK_MAX_OBJECTS` in libgit2 1.9's `git_libgit2_opt_t`.
+const GIT_OPT_SET_PACK_MAX_OBJECTS: std::ffi::c_int = 26;
+
+/// Registers the transport for `http` and `https`, once per process, before any libgit2 use,
+/// and bounds what any remote's pack may claim ([`MAX_PACK_OBJECTS`]): a larger count is
+/// refused as a broken pack ("too many objects") before libgit2 reserves memory for it.
 pub fn register() -> Result<(), git2::Error> {
     static ONCE: Once = Once::new();
     let mut result = Ok(());
     ONCE.call_once(|| {
+        // SAFETY: a documented libgit2 option taking one size_t, set before any fetch.
+        if unsafe { git_libgit2_opts(GIT_OPT_SET_PACK_MAX_OBJECTS, MAX_PACK_OBJECTS) } < 0 {
+            result = Err(git2::Error::from_str("cannot bound the objects of a pack"));
+            return;
+        }
         for scheme in ["http", "https"] {
             // SAFETY: called once, from one thread, before any libgit2 transport exists.
             let r = unsafe {
@@ -191,6 +225,8 @@ impl SmartSubtransport for CurlTransport {
             response: None,
             speculation: None,
             answered: false,
+            received: 0,
+            framing: PktFraming::default(),
         }))
     }
 
@@ -211,6 +247,11 @@ struct Request {
     speculation: Option<Speculation>,
     /// This request's part of a shared response has been read (see [`Speculation`]).
     answered: bool,
+    /// Bytes of the response libgit2 has read (after libcurl's decoding), to bound the
+    /// advertisement.
+    received: usize,
+    /// The advertisement's pkt-line framing, checked as it is read.
+    framing: PktFraming,
 }
 
 struct Body {
@@ -298,7 +339,7 @@ impl Request {
                 Some(e) => e,
                 None => new_handle(&s).map_err(|e| s.fail(s.network(format!("libcurl: {e}"))))?,
             };
-            debug!(url = %redact(&url), auth = send_auth, reuse = easy_reused, "HTTP request");
+            debug!(url = %redact::url(&url), auth = send_auth, reuse = easy_reused, "HTTP request");
             let mut body = self.send(easy, &url, send_auth)?;
             let head = match body.rx.recv() {
                 Ok(Msg::Head(h)) => h,
@@ -324,7 +365,7 @@ impl Request {
                     redirects += 1;
                     let location = head.location.clone().unwrap_or_default();
                     let base = self.redirect_base(&url, &location)?;
-                    debug!(to = %redact(&base), "following the redirect");
+                    debug!(to = %redact::url(&base), "following the redirect");
                     if let Ok(mut sh) = self.shared.lock() {
                         sh.base = Some(base);
                     }
@@ -339,8 +380,9 @@ impl Request {
         }
     }
 
-    /// The repository's new base URL from a redirect of `from` to `location`. Credentials
-    /// never follow to another host, and https never falls back to plain http.
+    /// The repository's new base URL from a redirect of `from` to `location`. Only http(s)
+    /// is followed, https never falls back to plain http, and credentials never follow to
+    /// another origin (scheme, host and port: what a browser and libcurl compare).
     fn redirect_base(&self, from: &str, location: &str) -> io::Result<String> {
         let s = &self.settings;
         let to = url::Url::parse(from)
@@ -351,23 +393,46 @@ impl Request {
                     detail: "the server redirected to an address that is not a URL".into(),
                 })
             })?;
-        let host = to.host_str().unwrap_or_default().to_ascii_lowercase();
-        let mut shown = to.clone();
-        let _ = shown.set_username("");
-        let _ = shown.set_password(None);
-        shown.set_query(None);
-        let shown = shown.as_str().trim_end_matches("/info/refs").to_string();
+        let shown = {
+            let mut u = to.clone();
+            u.set_query(None);
+            u.set_fragment(None);
+            redact::url(u.as_str().trim_end_matches("/info/refs"))
+        };
+        if !matches!(to.scheme(), "http" | "https") {
+            return Err(s.fail(Error::Trust {
+                detail: format!(
+                    "{} redirected to {shown}: gitinit follows redirects only to http:// and https://",
+                    s.shown_url
+                ),
+                hint: "A git server never sends a client to another protocol: check the URL, and do not trust this server".into(),
+            }));
+        }
         if from.starts_with("https:") && to.scheme() != "https" {
             return Err(s.fail(Error::Trust {
                 detail: format!("{} redirected from https to {shown}", s.shown_url),
                 hint: "gitinit never follows https to plain http: use the https URL the repository really has".into(),
             }));
         }
-        if host != s.host && s.credentials.is_some() {
+        if to.origin() != s.origin && s.credentials.is_some() {
+            let (ours, theirs) = (
+                s.origin.ascii_serialization(),
+                to.origin().ascii_serialization(),
+            );
+            let host = to.host_str().unwrap_or_default().to_ascii_lowercase();
+            let same_host = url::Url::parse(&ours)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+                .is_some_and(|h| h == host);
+            let detail = if same_host {
+                format!("the server redirected to another origin, {theirs} (another port or scheme), and credentials for {ours} are never sent there")
+            } else {
+                format!("the server redirected to another host, {host}, and credentials for {ours} are never sent there")
+            };
             return Err(s.fail(Error::Auth {
                 url: s.shown_url.clone(),
-                detail: format!("the server redirected to another host, {host}, and credentials for {} are never sent there", s.host),
-                hint: format!("If the repository moved to {host}, use that URL: --url {shown}"),
+                detail,
+                hint: format!("If the repository moved to {theirs}, use that URL: --url {shown}"),
             }));
         }
         let path = to.path();
@@ -379,6 +444,10 @@ impl Request {
         };
         let mut base = to.clone();
         base.set_query(None);
+        base.set_fragment(None);
+        // User-info in a Location is the server's, never sent on.
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
         base.set_path(base_path);
         Ok(base.as_str().trim_end_matches('/').to_string())
     }
@@ -387,6 +456,14 @@ impl Request {
     /// failure that prevented one).
     fn send(&self, mut easy: Easy, url: &str, send_auth: bool) -> io::Result<Body> {
         let s = &self.settings;
+        // Every URL here is built from the repository's (http or https) and redirects checked
+        // by `redirect_base`: libcurl, which speaks many protocols, never gets another one.
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(s.fail(s.bad_server(format!(
+                "refusing a request to {}: only http:// and https:// are spoken",
+                redact::url(url)
+            ))));
+        }
         let setup = |easy: &mut Easy| -> Result<(), curl::Error> {
             easy.url(url)?;
             let mut headers = List::new();
@@ -619,6 +696,51 @@ fn first_shallow_step(body: &[u8]) -> bool {
     false
 }
 
+/// Checks the length headers of a stream of pkt-lines (a ref advertisement): four hex digits,
+/// 0 (flush) or at least 4.
+#[derive(Default)]
+struct PktFraming {
+    header: Vec<u8>,
+    left: usize,
+    broken: bool,
+}
+
+impl PktFraming {
+    fn check(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let mut i = 0;
+        while i < bytes.len() && !self.broken {
+            if self.left > 0 {
+                let n = self.left.min(bytes.len() - i);
+                self.left -= n;
+                i += n;
+                continue;
+            }
+            self.header.push(bytes[i]);
+            i += 1;
+            if self.header.len() < 4 {
+                continue;
+            }
+            let header = std::mem::take(&mut self.header);
+            let len = std::str::from_utf8(&header)
+                .ok()
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| usize::from_str_radix(h, 16).ok());
+            match len {
+                Some(0) => {}
+                Some(n) if n >= 4 => self.left = n - 4,
+                _ => {
+                    self.broken = true;
+                    return Err(format!(
+                        "its list of refs holds a malformed pkt-line length `{}`",
+                        String::from_utf8_lossy(&header).escape_debug()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Finds the end of the first flush packet in a stream of pkt-lines.
 #[derive(Default)]
 struct PktScan {
@@ -695,10 +817,30 @@ impl Read for Request {
         let (s, shared) = (self.settings.clone(), self.shared.clone());
         let body = self.response.as_mut().expect("set above");
         let n = body.read(buf, &shared, &s)?;
+        self.received += n;
+        if self.first {
+            // libgit2 fails on a length of 1 to 3 without saying why (its last, unrelated
+            // message is reported instead): say it here.
+            if let Err(what) = self.framing.check(&buf[..n]) {
+                return Err(s.fail(s.bad_server(what)));
+            }
+        }
+        if self.first && self.received > MAX_ADVERTISEMENT {
+            return Err(s.fail(s.bad_server(format!(
+                "its list of refs is more than {} MiB (decompressed); no repository has that many refs",
+                MAX_ADVERTISEMENT >> 20
+            ))));
+        }
         let Some(spec) = self.speculation.as_mut() else {
             return Ok(n);
         };
         let Some(end) = spec.scan.feed(&buf[..n]) else {
+            if spec.read.len() + n > MAX_ADVERTISEMENT {
+                return Err(s.fail(s.bad_server(format!(
+                    "its list of shallow commits is more than {} MiB",
+                    MAX_ADVERTISEMENT >> 20
+                ))));
+            }
             spec.read.extend_from_slice(&buf[..n]);
             return Ok(n);
         };
@@ -797,14 +939,12 @@ fn split_proxy(p: &str) -> (String, Option<(String, String)>) {
     let Ok(mut u) = url::Url::parse(p) else {
         return (p.to_string(), None);
     };
+    // Percent-decoded as libcurl would: a `+` in a password is a plus.
     let creds = (!u.username().is_empty()).then(|| {
-        let dec = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
-        (dec(u.username()), dec(u.password().unwrap_or_default()))
+        (
+            percent_decode(u.username()),
+            percent_decode(u.password().unwrap_or_default()),
+        )
     });
     let _ = u.set_username("");
     let _ = u.set_password(None);
@@ -900,18 +1040,6 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     )
 }
 
-/// A URL for a debug line: never its user-info or query.
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Err(_) => "(unparsable URL)".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -935,6 +1063,8 @@ mod tests {
         let (url, creds) = split_proxy("http://us%40er:p%3Ass@proxy:3128");
         assert_eq!(url, "http://proxy:3128");
         assert_eq!(creds, Some(("us@er".into(), "p:ss".into())));
+        let (_, creds) = split_proxy("http://u+1:p+a%2Bss%25@proxy:3128");
+        assert_eq!(creds, Some(("u+1".into(), "p+a+ss%".into())));
         assert_eq!(split_proxy("http://proxy:3128/").1, None);
     }
 
@@ -977,6 +1107,23 @@ mod pkt_tests {
         haves.extend_from_slice(b"0032have 5f08cc064b779ad1701ffe202ec4b235ad6b0946\n0000");
         assert!(!first_shallow_step(&haves));
         assert!(!first_shallow_step(b"zzzz"));
+    }
+
+    #[test]
+    fn malformed_pkt_line_lengths_are_found_across_chunks() {
+        let good = b"001e# service=git-upload-pack\n0000000bhello\n0000";
+        for split in 0..good.len() {
+            let mut f = PktFraming::default();
+            let (a, b) = good.split_at(split);
+            assert_eq!(
+                f.check(a).and_then(|()| f.check(b)),
+                Ok(()),
+                "split at {split}"
+            );
+        }
+        for bad in [&b"0000000200"[..], b"0001", b"zzzzabc", b"00+4"] {
+            assert!(PktFraming::default().check(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
