@@ -419,7 +419,7 @@ fn a_bare_repository_carried_in_a_local_tree_cannot_link_outside() {
     let heads = sup.tree(&[(BLOB, b"main", main)]);
     let refs = sup.tree(&[(TREE, b"heads", heads)]);
     let link = sup.blob(fanout.to_str().unwrap().as_bytes());
-    let objects = sup.tree(&[(LINK, hex[..2].as_bytes(), link)]);
+    let objects = sup.tree(&[(LINK, &hex.as_bytes()[..2], link)]);
     let evil = sup.tree(&[
         (BLOB, b"HEAD", head),
         (TREE, b"objects", objects),
