@@ -53,6 +53,16 @@ pub struct SshConfig {
     pub host_keys: HostKeys,
 }
 
+/// The text of a git-credentials file; `Debug` does not show it.
+#[derive(Clone)]
+pub struct CredentialStore(pub String);
+
+impl std::fmt::Debug for CredentialStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialStore(..)")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportTarget {
     Stdout,
@@ -93,6 +103,12 @@ pub struct Config {
     pub ssh: Option<SshConfig>,
     /// The HTTP(S) proxy this URL goes through, from HTTPS_PROXY/HTTP_PROXY/NO_PROXY.
     pub proxy: Option<String>,
+    /// The proxy variables themselves, for submodules on other hosts.
+    pub proxy_env: crate::proxy::ProxyEnv,
+    /// The `POLYAXON_GIT_CREDENTIALS_STORE` file, read once, for submodules on other hosts.
+    pub credentials_store: Option<CredentialStore>,
+    /// The home directory, which `--clean` never empties.
+    pub home: Option<PathBuf>,
     /// Warnings decided while resolving, logged once logging is up.
     pub warnings: Vec<String>,
 }
@@ -165,7 +181,12 @@ pub fn resolve(
     };
 
     let credentials = resolve_credentials(conn, &url, env)?;
-    let proxy = crate::proxy::choose(&url, env)?;
+    let proxy_env = crate::proxy::ProxyEnv::read(env);
+    let proxy = crate::proxy::choose(&url, &proxy_env)?;
+    let credentials_store = env(CREDENTIALS_STORE_ENV)
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|p| std::fs::read_to_string(p.trim()).ok())
+        .map(CredentialStore);
     let ssh = match url.scheme {
         crate::remote_url::Scheme::Ssh => Some(resolve_ssh(conn, cwd, env, &mut warnings)?),
         _ => None,
@@ -236,6 +257,9 @@ pub fn resolve(
         retries: conn.retries,
         clean: clone.is_some_and(|c| c.clean),
         proxy,
+        proxy_env,
+        credentials_store,
+        home: env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
         ssh,
         warnings,
         flags,

@@ -1,4 +1,6 @@
 //! The destination directory (SPEC §7): what it holds decides whether we clone, update, or stop.
+//! [`Guard`] owns it for one run (lock, marker, leftovers, cleanup); nothing else in the program
+//! creates or removes anything in it but the checkout itself.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,10 +13,10 @@ use crate::remote_url::{redact_input, RepoUrl};
 /// Marks a repository as made by gitinit, so a rerun may update it.
 const MANAGED_KEY: &str = "gitinit.managed";
 /// Present while a run is between init and a finished checkout.
-pub const INCOMPLETE: &str = "gitinit-incomplete";
+const INCOMPLETE: &str = "gitinit-incomplete";
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum State {
+enum State {
     /// Absent, empty, or only `lost+found`.
     Empty,
     /// A checkout made by gitinit of the same repository (finished or interrupted).
@@ -23,7 +25,7 @@ pub enum State {
     Foreign(String),
 }
 
-pub fn inspect(dest: &Path, url: &RepoUrl) -> Result<State> {
+fn inspect(dest: &Path, url: &RepoUrl) -> Result<State> {
     let meta = match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::Empty),
         Err(e) => return Err(Error::destination(dest, format!("cannot read it: {e}"))),
@@ -119,7 +121,7 @@ const PROTECTED: &[&str] = &[
 ];
 
 /// Fails when `--clean` must not empty `dest`; `home` is the user's home directory, if known.
-pub fn guard_clean(dest: &Path, home: Option<&Path>) -> Result<()> {
+fn guard_clean(dest: &Path, home: Option<&Path>) -> Result<()> {
     let real = fs::canonicalize(dest)
         .map_err(|e| Error::destination(dest, format!("cannot resolve it: {e}")))?;
     let home = home.and_then(|h| fs::canonicalize(h).ok());
@@ -145,7 +147,7 @@ pub fn guard_clean(dest: &Path, home: Option<&Path>) -> Result<()> {
 }
 
 /// Removes everything in `dest` but `lost+found`; never `dest` itself (it may be a mount point).
-pub fn empty(dest: &Path) -> Result<()> {
+fn empty(dest: &Path) -> Result<()> {
     for path in entries(dest)? {
         let is_dir = fs::symlink_metadata(&path)
             .map(|m| m.is_dir())
@@ -162,7 +164,7 @@ pub fn empty(dest: &Path) -> Result<()> {
 
 /// A new repository in `dest` with `origin` at the (credential-free) URL. No templates: nothing
 /// from the machine (hooks) is copied in.
-pub fn init(dest: &Path, url: &RepoUrl) -> Result<Repository> {
+fn init(dest: &Path, url: &RepoUrl) -> Result<Repository> {
     let io = |e: git2::Error| {
         Error::destination(
             dest,
@@ -186,11 +188,11 @@ pub fn init(dest: &Path, url: &RepoUrl) -> Result<Repository> {
 /// Holds an advisory lock on the destination directory for the whole run, so two pods sharing
 /// a ReadWriteMany volume take turns instead of writing one `.git` at once. The kernel drops
 /// the lock when the process ends, however it ends.
-pub struct DestLock {
+struct DestLock {
     _file: fs::File,
 }
 
-pub fn lock(dest: &Path) -> Result<DestLock> {
+fn lock(dest: &Path) -> Result<DestLock> {
     fs::create_dir_all(dest)
         .map_err(|e| Error::destination(dest, format!("cannot create it: {e}")))?;
     let file = fs::File::open(dest)
@@ -213,7 +215,7 @@ pub fn lock(dest: &Path) -> Result<DestLock> {
 /// Opens the checkout in `dest`. Its working tree must be `dest` itself: a `core.worktree`
 /// planted in `.git/config` (the job's container can write the volume) would otherwise send
 /// the checkout anywhere.
-pub fn open(dest: &Path) -> Result<Repository> {
+fn open(dest: &Path) -> Result<Repository> {
     let repo = Repository::open(dest).map_err(|e| {
         Error::destination(
             dest,
@@ -314,14 +316,14 @@ pub fn clean_on_stop() {
     }
 }
 
-pub fn mark_incomplete(repo: &Repository) -> Result<()> {
+fn mark_incomplete(repo: &Repository) -> Result<()> {
     let path = repo.path().join(INCOMPLETE);
     fs::write(&path, b"a gitinit run is in progress or was interrupted\n").map_err(|e| {
         Error::destination(repo.path(), format!("cannot write {}: {e}", path.display()))
     })
 }
 
-pub fn mark_complete(repo: &Repository) -> Result<()> {
+fn mark_complete(repo: &Repository) -> Result<()> {
     let path = repo.path().join(INCOMPLETE);
     match fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::destination(
@@ -329,5 +331,94 @@ pub fn mark_complete(repo: &Repository) -> Result<()> {
             format!("cannot remove {}: {e}", path.display()),
         )),
         _ => Ok(()),
+    }
+}
+
+/// The destination of one run, from the lock to the end: locked, inspected, made ready
+/// (emptied with `--clean`, initialised, or reopened with the leftovers of a killed run
+/// removed), and marked unfinished until [`Guard::complete`]. [`Guard::abandon`] puts a fresh
+/// destination back as it was found; an update keeps its objects for the next run.
+pub struct Guard {
+    path: PathBuf,
+    existed: bool,
+    fresh: bool,
+    repo: Repository,
+    _lock: DestLock,
+}
+
+impl Guard {
+    /// `home`: the user's home directory, which `--clean` never empties.
+    pub fn take(dest: &Path, url: &RepoUrl, clean: bool, home: Option<&Path>) -> Result<Guard> {
+        let existed = dest.exists();
+        let lock = lock(dest)?;
+        let state = inspect(dest, url)?;
+        let repo = match &state {
+            State::Empty => init(dest, url)?,
+            State::Ours => {
+                let repo = open(dest)?;
+                let stale = remove_leftovers(repo.path())?;
+                if stale > 0 {
+                    tracing::warn!(dest = %dest.display(), "removed {stale} stale lock file(s) or temporary file(s) left by an interrupted run");
+                }
+                if repo.path().join(INCOMPLETE).exists() {
+                    tracing::info!(dest = %dest.display(), "resuming a checkout an earlier run did not finish");
+                } else {
+                    tracing::info!(dest = %dest.display(), "updating the existing checkout");
+                }
+                mark_incomplete(&repo)?;
+                repo
+            }
+            State::Foreign(what) if clean => {
+                guard_clean(dest, home)?;
+                tracing::warn!(dest = %dest.display(), "--clean: emptying the destination, which holds {what}");
+                empty(dest)?;
+                init(dest, url)?
+            }
+            State::Foreign(what) => {
+                return Err(Error::destination(
+                    dest,
+                    format!(
+                        "holds {what}. Pass --clean to empty it first, or choose an empty --dest"
+                    ),
+                ))
+            }
+        };
+        on_stop_clean(repo.path());
+        Ok(Guard {
+            path: dest.to_path_buf(),
+            existed,
+            fresh: state != State::Ours,
+            repo,
+            _lock: lock,
+        })
+    }
+
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// The checkout is whole: a rerun may update it.
+    pub fn complete(&self) -> Result<()> {
+        mark_complete(&self.repo)
+    }
+
+    /// The run failed. A fresh clone leaves nothing behind; an update keeps its objects (the
+    /// marker stays, so the next run recovers and reuses them), never its temporaries.
+    pub fn abandon(self) {
+        let Guard {
+            path,
+            existed,
+            fresh,
+            repo,
+            _lock,
+        } = self;
+        let _ = remove_leftovers(repo.path());
+        drop(repo);
+        if fresh {
+            let _ = empty(&path);
+            if !existed {
+                let _ = fs::remove_dir(&path);
+            }
+        }
     }
 }

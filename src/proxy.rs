@@ -6,23 +6,45 @@ use crate::error::{Error, Result};
 use crate::redact;
 use crate::remote_url::{RepoUrl, Scheme};
 
-/// The proxy URL for `url`, if any. `env` reads an env var.
-pub fn choose(url: &RepoUrl, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>> {
-    let get = |upper: &str| {
-        env(&upper.to_ascii_lowercase())
-            .or_else(|| env(upper))
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+/// The proxy variables of the environment, read once by `config::resolve` (lower case wins, as
+/// with curl), so that a submodule on another host is routed without reading them again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyEnv {
+    pub https: Option<String>,
+    pub http: Option<String>,
+    pub all: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+impl ProxyEnv {
+    /// `env` reads an env var.
+    pub fn read(env: &dyn Fn(&str) -> Option<String>) -> ProxyEnv {
+        let get = |upper: &str| {
+            env(&upper.to_ascii_lowercase())
+                .or_else(|| env(upper))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        ProxyEnv {
+            https: get("HTTPS_PROXY"),
+            http: get("HTTP_PROXY"),
+            all: get("ALL_PROXY"),
+            no_proxy: get("NO_PROXY"),
+        }
+    }
+}
+
+/// The proxy URL for `url`, if any.
+pub fn choose(url: &RepoUrl, vars: &ProxyEnv) -> Result<Option<String>> {
     let proxy = match url.scheme {
-        Scheme::Https => get("HTTPS_PROXY").or_else(|| get("ALL_PROXY")),
-        Scheme::Http => get("HTTP_PROXY").or_else(|| get("ALL_PROXY")),
+        Scheme::Https => vars.https.clone().or_else(|| vars.all.clone()),
+        Scheme::Http => vars.http.clone().or_else(|| vars.all.clone()),
         // git:// and ssh:// do not go through HTTP proxies (as with git itself).
         Scheme::Ssh | Scheme::Git | Scheme::File => None,
     };
     let Some(proxy) = proxy else { return Ok(None) };
-    if let Some(no_proxy) = get("NO_PROXY") {
-        if no_proxy_matches(&no_proxy, url.host_str(), url.port) {
+    if let Some(no_proxy) = &vars.no_proxy {
+        if no_proxy_matches(no_proxy, url.host_str(), url.port) {
             return Ok(None);
         }
     }
@@ -89,7 +111,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let u = RepoUrl::parse(url, Path::new("/")).unwrap();
-        choose(&u, &|k| map.get(k).cloned()).unwrap()
+        choose(&u, &ProxyEnv::read(&|k| map.get(k).cloned())).unwrap()
     }
 
     #[test]

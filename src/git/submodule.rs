@@ -9,7 +9,7 @@ use git2::Repository;
 use tracing::info;
 
 use super::Session;
-use crate::config::Config;
+use crate::config::{Config, CredentialStore};
 use crate::credentials::Credentials;
 use crate::error::{Error, Result};
 use crate::remote_url::RepoUrl;
@@ -23,7 +23,6 @@ pub fn update(
     parent: &Config,
     s: &Session,
     prefix: &str,
-    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Submodule>> {
     let mut done = vec![];
     let internal = |what: &str, e: git2::Error| Error::Internal(format!("{what}: {}", e.message()));
@@ -73,7 +72,7 @@ pub fn update(
         // libgit2 keeps the submodule's repository under its path (git: under its name).
         let modules_dir = real_dirs(repo.path(), &Path::new("modules").join(sm.path()), false)
             .map_err(&refuse)?;
-        let cfg = sub_config(parent, url, commit, env).map_err(wrap)?;
+        let cfg = sub_config(parent, url, commit).map_err(wrap)?;
         info!(submodule = %path, url = %cfg.url, commit = %commit, "updating submodule");
         sm.init(false)
             .map_err(|e| wrap(internal("initialising the submodule", e)))?;
@@ -111,7 +110,7 @@ pub fn update(
             url: cfg.url.to_string(),
             commit: commit.to_string(),
         });
-        done.extend(update(&sub, &cfg, s, &format!("{path}/"), env)?);
+        done.extend(update(&sub, &cfg, s, &format!("{path}/"))?);
     }
     Ok(done)
 }
@@ -160,12 +159,7 @@ fn real_dirs(base: &Path, rel: &Path, create: bool) -> std::result::Result<PathB
 /// The submodule's own configuration: its URL and recorded commit; the parent's credentials
 /// when it lives on the same host, else the credentials store's; depth 1 with
 /// `--shallow-submodules` (git's rule: `--depth` alone does not make submodules shallow).
-fn sub_config(
-    parent: &Config,
-    url: RepoUrl,
-    commit: git2::Oid,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config> {
+fn sub_config(parent: &Config, url: RepoUrl, commit: git2::Oid) -> Result<Config> {
     let mut cfg = parent.clone();
     let same_host = url.scheme == parent.url.scheme
         && url.host_str().eq_ignore_ascii_case(parent.url.host_str())
@@ -173,9 +167,9 @@ fn sub_config(
     cfg.credentials = match (&url.credentials, same_host) {
         (Some(c), _) => Some(c.clone()),
         (None, true) => parent.credentials.clone(),
-        (None, false) => from_store(&url, env),
+        (None, false) => from_store(&url, parent.credentials_store.as_ref()),
     };
-    cfg.proxy = crate::proxy::choose(&url, env)?;
+    cfg.proxy = crate::proxy::choose(&url, &parent.proxy_env)?;
     cfg.depth = if parent.flags.shallow_submodules && !url.is_local() {
         Some(1)
     } else {
@@ -188,15 +182,14 @@ fn sub_config(
     Ok(cfg)
 }
 
-fn from_store(url: &RepoUrl, env: &dyn Fn(&str) -> Option<String>) -> Option<Credentials> {
-    let path = env(crate::config::CREDENTIALS_STORE_ENV)?;
-    let text = std::fs::read_to_string(path.trim()).ok()?;
+fn from_store(url: &RepoUrl, store: Option<&CredentialStore>) -> Option<Credentials> {
+    let text = &store?.0;
     let scheme = match url.scheme {
         crate::remote_url::Scheme::Https => "https",
         crate::remote_url::Scheme::Http => "http",
         _ => return None,
     };
-    Credentials::from_store(&text, scheme, url.host_str(), url.port, &url.path)
+    Credentials::from_store(text, scheme, url.host_str(), url.port, &url.path)
 }
 
 /// git's rule for `./x` and `../x` submodule URLs: relative to the superproject's URL, each

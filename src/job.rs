@@ -1,0 +1,230 @@
+//! One run, in one direction: resolve → guard the destination → the stages (fetch, check out,
+//! submodules) → report. A stage is a function of [`Work`]: what it reads was left there by
+//! the stages before it. A new stage (LFS after the checkout, a signature check before it) is
+//! a module of its own and one line in [`STAGES`].
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use git2::Repository;
+use tracing::{info, warn};
+
+use crate::cli::{Cli, Command};
+use crate::config::{self, Config, ReportTarget};
+use crate::dest;
+use crate::error::{Error, Result};
+use crate::git::{self, fetch::Fetched, Session};
+use crate::report::{Report, Submodule};
+use crate::retry::retrying;
+use crate::revision::Target;
+
+/// What the stages of one clone share.
+pub struct Work<'a> {
+    pub cfg: &'a Config,
+    pub session: &'a Session<'a>,
+    pub repo: &'a Repository,
+    /// Set by the fetch.
+    pub fetched: Option<Fetched>,
+    /// Set by the submodules stage, for the report.
+    pub submodules: Vec<Submodule>,
+}
+
+impl Work<'_> {
+    fn fetched(&self) -> Result<&Fetched> {
+        self.fetched
+            .as_ref()
+            .ok_or_else(|| Error::Internal("a stage ran before the fetch".into()))
+    }
+}
+
+type Stage = fn(&mut Work<'_>) -> Result<()>;
+
+/// The stages of a clone, in order, by name (the name is the `<name>_ms` of the summary line).
+const STAGES: [(&str, Stage); 3] = [
+    ("fetch", fetch),
+    ("checkout", checkout),
+    ("submodules", submodules),
+];
+
+fn fetch(w: &mut Work<'_>) -> Result<()> {
+    w.fetched = Some(retrying(w.cfg.retries, || {
+        git::fetch::fetch(w.repo, w.session)
+    })?);
+    Ok(())
+}
+
+fn checkout(w: &mut Work<'_>) -> Result<()> {
+    git::checkout::checkout(w.repo, w.fetched()?, w.session)
+}
+
+fn submodules(w: &mut Work<'_>) -> Result<()> {
+    if w.cfg.flags.recurse_submodules {
+        w.submodules = retrying(w.cfg.retries, || {
+            git::submodule::update(w.repo, w.cfg, w.session, "")
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs the command `cli` asked for; the error is the one failure of the run.
+pub fn run(cli: &Cli) -> Result<()> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    let cfg = config::resolve(&cli.command, &cwd, &|k| std::env::var(k).ok())?;
+    for w in &cfg.warnings {
+        warn!("{w}");
+    }
+    git::setup(cfg.io_timeout)?;
+    let conn = cli.command.conn();
+    if let Some(t) = cfg.timeout {
+        crate::process::start_watchdog(t, conn.log_format);
+    }
+    let quiet = conn.quiet || cfg.flags.quiet;
+    let session = Session::new(&cfg, quiet);
+    let started = Instant::now();
+    let report = match &cli.command {
+        Command::Clone(_) | Command::Initializer(_) => clone(&cfg, &session, started)?,
+        Command::Check(_) => {
+            let r = check(&cfg, &session, started)?;
+            let mut out = std::io::stdout().lock();
+            let _ = match &r.reference {
+                Some(name) => writeln!(out, "{}\t{name}", r.commit),
+                None => writeln!(out, "{}", r.commit),
+            };
+            r
+        }
+    };
+    deliver_report(&report, &cfg, conn.verbose > 0 || cfg.flags.verbose)
+}
+
+fn deliver_report(report: &Report, cfg: &Config, verbose: bool) -> Result<()> {
+    let json = report.to_json();
+    match &cfg.report {
+        Some(ReportTarget::Stdout) => println!("{json}"),
+        Some(ReportTarget::File(p)) => std::fs::write(p, format!("{json}\n")).map_err(|e| {
+            Error::invalid(format!("cannot write the report to {}: {e}", p.display()))
+        })?,
+        None => {}
+    }
+    if verbose {
+        eprintln!("{json}");
+    }
+    Ok(())
+}
+
+fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
+    let dest: &Path = cfg.dest.as_deref().expect("clone has a destination");
+    let guard = dest::Guard::take(dest, &cfg.url, cfg.clean, cfg.home.as_deref())?;
+    info!(url = %cfg.url, dest = %dest.display(), revision = cfg.revision_text.as_deref().unwrap_or("(default branch)"), "cloning");
+    let mut work = Work {
+        cfg,
+        session: s,
+        repo: guard.repo(),
+        fetched: None,
+        submodules: vec![],
+    };
+    let mut ms = [0u64; STAGES.len()];
+    let mut result = Ok(());
+    for (i, (_, stage)) in STAGES.iter().enumerate() {
+        let t = Instant::now();
+        result = stage(&mut work);
+        ms[i] = t.elapsed().as_millis() as u64;
+        if result.is_err() {
+            break;
+        }
+    }
+    let Work {
+        fetched,
+        submodules,
+        ..
+    } = work;
+    let fetched = match (result, fetched) {
+        (Ok(()), Some(f)) => f,
+        (Err(e), _) => {
+            guard.abandon();
+            return Err(e);
+        }
+        (Ok(()), None) => {
+            guard.abandon();
+            return Err(Error::Internal("the stages ended without a fetch".into()));
+        }
+    };
+    guard.complete()?;
+    let repo = guard.repo();
+    let report = Report {
+        url: cfg.url.to_string(),
+        revision: cfg.revision_text.clone(),
+        commit: fetched.commit.to_string(),
+        reference: fetched.target.ref_name(),
+        shallow: repo.is_shallow(),
+        depth: if repo.is_shallow() { cfg.depth } else { None },
+        submodules,
+        duration_ms: started.elapsed().as_millis() as u64,
+        received_bytes: s.received_bytes.get(),
+        connection: cfg.connection.clone(),
+    };
+    let stage_ms = |name: &str| {
+        STAGES
+            .iter()
+            .position(|(n, _)| *n == name)
+            .map_or(0, |i| ms[i])
+    };
+    info!(
+        commit = %report.commit,
+        reference = report.reference.as_deref().unwrap_or("(detached)"),
+        received_bytes = report.received_bytes,
+        duration_ms = report.duration_ms,
+        fetch_ms = stage_ms("fetch"),
+        checkout_ms = stage_ms("checkout"),
+        submodules_ms = stage_ms("submodules"),
+        "done: {} at {}",
+        dest.display(),
+        report.commit
+    );
+    Ok(report)
+}
+
+/// Proves URL, credentials, trust and revision; writes nothing to any destination. A commit
+/// that is no branch or tag tip can only be proven by fetching it, into a temporary repository
+/// that is removed afterwards.
+fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
+    let shown = cfg.url.to_string();
+    let adv = retrying(cfg.retries, || git::fetch::ls_remote(s))?;
+    let target = adv.resolve(&cfg.revision, &shown)?;
+    let from_adv = match &target {
+        Target::Commit { tip: Some(_), oid } => Some(*oid),
+        t => t.ref_name().and_then(|name| adv.peeled(&name)),
+    };
+    let (commit, reference) = match from_adv {
+        Some(oid) => (oid, target.ref_name()),
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix("gitinit-check-")
+                .tempdir()
+                .map_err(|e| {
+                    Error::Internal(format!(
+                        "cannot create a temporary directory to look for the commit: {e}"
+                    ))
+                })?;
+            dest::on_stop_clean(tmp.path());
+            let repo = Repository::init_bare(tmp.path())
+                .map_err(|e| Error::Internal(format!("temporary repository: {}", e.message())))?;
+            let fetched = retrying(cfg.retries, || git::fetch::fetch(&repo, s))?;
+            (fetched.commit, fetched.target.ref_name())
+        }
+    };
+    info!(commit = %commit, "{} resolves to {commit}", cfg.revision_text.as_deref().unwrap_or("the default branch"));
+    Ok(Report {
+        url: shown,
+        revision: cfg.revision_text.clone(),
+        commit: commit.to_string(),
+        reference,
+        shallow: false,
+        depth: None,
+        submodules: vec![],
+        duration_ms: started.elapsed().as_millis() as u64,
+        received_bytes: s.received_bytes.get(),
+        connection: cfg.connection.clone(),
+    })
+}
