@@ -20,6 +20,7 @@ use curl::easy::{Easy, List};
 use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
 use tracing::debug;
 
+use super::classify;
 use crate::config::Config;
 use crate::credentials::{percent_decode, Credentials};
 use crate::error::Error;
@@ -345,7 +346,13 @@ impl Request {
                 Ok(Msg::Head(h)) => h,
                 Ok(Msg::End(Err(e), easy)) => {
                     put_back(&self.shared, easy);
-                    return Err(s.fail(curl_failure(&s, &e, None)));
+                    return Err(s.fail(classify::curl(
+                        &s.shown_url,
+                        &e,
+                        None,
+                        s.proxy.is_some(),
+                        s.io_timeout,
+                    )));
                 }
                 _ => {
                     return Err(s.fail(s.network("the HTTP request ended without an answer".into())))
@@ -375,7 +382,15 @@ impl Request {
                         sh.send_auth = true;
                     }
                 }
-                status => return Err(s.fail(status_failure(&s, &head, status, send_auth))),
+                status => {
+                    return Err(s.fail(classify::http_status(
+                        &s.shown_url,
+                        &s.auth_hint,
+                        status,
+                        head.retry_after.as_deref(),
+                        send_auth,
+                    )))
+                }
             }
         }
     }
@@ -632,7 +647,13 @@ impl Body {
                 }
                 Ok(Msg::End(Err(e), _)) => {
                     self.done = true;
-                    return Err(s.fail(curl_failure(s, &e, Some(200))));
+                    return Err(s.fail(classify::curl(
+                        &s.shown_url,
+                        &e,
+                        Some(200),
+                        s.proxy.is_some(),
+                        s.io_timeout,
+                    )));
                 }
                 Ok(Msg::Head(_)) => {}
                 Err(_) => {
@@ -960,71 +981,6 @@ fn check_content_type(s: &Settings, head: &Head) -> io::Result<()> {
         url: s.shown_url.clone(),
         detail: format!("the server answered with {ct}, not git's smart HTTP protocol: is this the repository's clone URL?"),
     }))
-}
-
-/// Our error for an HTTP status other than 200.
-fn status_failure(s: &Settings, head: &Head, status: u32, sent_auth: bool) -> Error {
-    let auth = |detail: &str| Error::Auth {
-        url: s.shown_url.clone(),
-        detail: detail.to_string(),
-        hint: s.auth_hint.clone(),
-    };
-    match status {
-        401 if sent_auth => auth("the server rejected the credentials"),
-        401 => auth("the server asks for credentials and none were given"),
-        403 => auth("the server refused access (HTTP 403)"),
-        404 | 410 => Error::RepoNotFound {
-            url: s.shown_url.clone(),
-            detail: format!("HTTP {status}"),
-        },
-        407 => s.network(proxy_detail("the proxy asks for credentials (HTTP 407)")),
-        301..=308 => s.network(format!(
-            "too many redirects (HTTP {status}), or a redirect of a request other than the first"
-        )),
-        408 | 429 | 500..=599 => Error::Unavailable {
-            url: s.shown_url.clone(),
-            status,
-            retry_after: head.retry_after.as_deref().and_then(parse_retry_after),
-        },
-        _ => s.network(format!("unexpected HTTP status {status}")),
-    }
-}
-
-fn proxy_detail(what: &str) -> String {
-    format!("{what} (check HTTPS_PROXY / HTTP_PROXY; proxy credentials go in its URL as http://user:password@proxy:port)")
-}
-
-/// Our error for a transfer libcurl could not complete. `status` is the answer already
-/// received, if any.
-fn curl_failure(s: &Settings, e: &curl::Error, status: Option<u32>) -> Error {
-    let what = e.extra_description().unwrap_or(e.description());
-    if e.is_peer_failed_verification()
-        || e.is_ssl_cacert()
-        || e.is_ssl_certproblem()
-        || e.is_ssl_cacert_badfile()
-        || e.is_ssl_issuer_error()
-    {
-        return Error::Trust {
-            detail: format!("the TLS certificate of {} is not trusted: {what}", s.shown_url),
-            hint: "For a self-hosted server with its own CA, pass the CA bundle with --ca-file (GITINIT_CA_FILE)".into(),
-        };
-    }
-    // CURLE_PROXY (97): the proxy refused the tunnel or answered something else.
-    if e.is_couldnt_resolve_proxy()
-        || (s.proxy.is_some() && status.is_none() && (e.is_couldnt_connect() || e.code() == 97))
-    {
-        return s.network(proxy_detail(&format!("the proxy failed: {what}")));
-    }
-    if e.is_aborted_by_callback() {
-        return s.network(format!(
-            "no data for {} (GITINIT_IO_TIMEOUT): the server stopped answering",
-            humantime::format_duration(s.io_timeout)
-        ));
-    }
-    if status.is_some() {
-        return s.network(format!("the connection broke while receiving: {what}"));
-    }
-    s.network(what.to_string())
 }
 
 /// `Retry-After`: seconds, or an HTTP date.

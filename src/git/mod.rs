@@ -2,6 +2,7 @@
 //! tried, progress, bytes received); [`fetch`] gets the objects, [`checkout`] writes the tree.
 
 pub mod checkout;
+pub mod classify;
 pub mod fetch;
 pub mod http;
 pub mod local;
@@ -15,7 +16,7 @@ use git2::{CertificateCheckStatus, Cred, CredentialType, FetchOptions, RemoteCal
 use tracing::debug;
 
 use crate::config::{Config, HostKeys};
-use crate::error::{classify_git2, Error};
+use crate::error::Error;
 use crate::progress::Progress;
 use crate::ssh::HostKeyStatus;
 
@@ -80,7 +81,7 @@ impl<'a> Session<'a> {
             auth_failure: RefCell::new(None),
             trust_failure: RefCell::new(None),
             cred_attempts: Cell::new(0),
-            http: Arc::new(http::Settings::new(cfg, auth_hint(cfg))),
+            http: Arc::new(http::Settings::new(cfg, classify::auth_hint(cfg))),
         }
     }
 
@@ -273,73 +274,17 @@ impl<'a> Session<'a> {
             return Error::Auth {
                 url,
                 detail,
-                hint: auth_hint(self.cfg),
+                hint: classify::auth_hint(self.cfg),
             };
         }
-        match classify_git2(&err, &url) {
-            Error::Destination { path, detail } if path.as_os_str().is_empty() => {
-                Error::Destination {
-                    path: self.cfg.dest.clone().unwrap_or_default(),
-                    detail,
-                }
-            }
-            Error::Auth { url, detail, .. } => Error::Auth {
-                url,
-                detail,
-                hint: auth_hint(self.cfg),
+        let hint = classify::auth_hint(self.cfg);
+        classify::libgit2(
+            &err,
+            &classify::Context {
+                url: &url,
+                dest: self.cfg.dest.as_deref(),
+                auth_hint: &hint,
             },
-            e => e,
-        }
-    }
-}
-
-/// What to do about a refused login, in the words of the provider's own settings.
-fn auth_hint(cfg: &Config) -> String {
-    if let Some(ssh) = &cfg.ssh {
-        return match &ssh.key {
-            None => "Give the deploy key's private key with --ssh-key FILE, GITINIT_SSH_KEY or POLYAXON_SSH_PATH".into(),
-            Some(_) => "Add this key's public half as a deploy key of this repository (read access), or give the key that is".into(),
-        };
-    }
-    https_hint(cfg.url.host_str(), cfg.credentials.as_ref())
-}
-
-fn https_hint(host: &str, credentials: Option<&crate::credentials::Credentials>) -> String {
-    match credentials {
-        None => format!(
-            "Set {} to `username:password` or an access token that can read this repository",
-            crate::config::CREDENTIALS_ENV
-        ),
-        Some(c) => {
-            let host = host.to_ascii_lowercase();
-            if host.contains("bitbucket") && c.username.contains('@') {
-                format!("Bitbucket app passwords and API tokens need your Bitbucket username, not your email address (`{}`): find it under Personal settings > Account settings", c.username)
-            } else if host == "github.com" {
-                "Check the token: not expired, and allowed to read this repository (classic token: `repo` scope; fine-grained: Contents read on this repository)".into()
-            } else if host.contains("gitlab") {
-                "Check the token: not expired, with the `read_repository` scope, and a member of this project".into()
-            } else {
-                "Check that the username and password (or token) are right, not expired, and allowed to read this repository".into()
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::https_hint as auth_hint;
-    use crate::credentials::Credentials;
-
-    #[test]
-    fn hints_name_what_each_provider_needs() {
-        let email = Credentials::parse("me@example.com:app-pass", "bitbucket.org");
-        assert!(auth_hint("bitbucket.org", email.as_ref()).contains("not your email"));
-        let user = Credentials::parse("me:app-pass", "bitbucket.org");
-        assert!(!auth_hint("bitbucket.org", user.as_ref()).contains("email"));
-        let token = Credentials::parse("ghp_x", "github.com");
-        assert!(auth_hint("github.com", token.as_ref()).contains("`repo` scope"));
-        let token = Credentials::parse("glpat-x", "gitlab.com");
-        assert!(auth_hint("gitlab.com", token.as_ref()).contains("read_repository"));
-        assert!(auth_hint("git.example.com", None).contains("POLYAXON_GIT_CREDENTIALS"));
+        )
     }
 }
