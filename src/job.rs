@@ -14,7 +14,7 @@ use crate::cli::{Cli, Command};
 use crate::config::{self, Config, ReportTarget};
 use crate::dest;
 use crate::error::{Error, Result};
-use crate::git::{self, fetch::Fetched, Session};
+use crate::git::{self, Fetched, Session};
 use crate::report::{Report, Submodule};
 use crate::retry::retrying;
 use crate::revision::Target;
@@ -49,7 +49,7 @@ const STAGES: [(&str, Stage); 3] = [
 
 fn fetch(w: &mut Work<'_>) -> Result<()> {
     w.fetched = Some(retrying(w.cfg.retries, || {
-        git::fetch::fetch(w.repo, w.session)
+        git::fetch_into(w.repo, w.session)
     })?);
     Ok(())
 }
@@ -210,7 +210,7 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
             dest::on_stop_clean(tmp.path());
             let repo = Repository::init_bare(tmp.path())
                 .map_err(|e| Error::Internal(format!("temporary repository: {}", e.message())))?;
-            let fetched = retrying(cfg.retries, || git::fetch::fetch(&repo, s))?;
+            let fetched = retrying(cfg.retries, || git::fetch_into(&repo, s))?;
             (fetched.commit, fetched.target.ref_name())
         }
     };

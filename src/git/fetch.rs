@@ -7,16 +7,9 @@
 use git2::{Direction, ErrorCode, Oid, Remote, Repository};
 use tracing::{debug, info, instrument};
 
-use super::Session;
+use super::{Fetched, Session};
 use crate::error::{Error, Result};
 use crate::revision::{Advertisement, RemoteRef, Target, ALL_BRANCHES_AND_TAGS, COMMIT_REF};
-
-/// The outcome of a fetch: what was fetched and the commit it ends at.
-#[derive(Debug, Clone)]
-pub struct Fetched {
-    pub target: Target,
-    pub commit: Oid,
-}
 
 /// libgit2 depth for "no longer shallow" (GIT_FETCH_DEPTH_UNSHALLOW).
 const UNSHALLOW: i32 = i32::MAX;
@@ -53,12 +46,10 @@ pub fn ls_remote(s: &Session) -> Result<Advertisement> {
     advertisement(&conn).map_err(|e| s.classify(e))
 }
 
-/// Fetches the configured revision into `repo` and returns the commit it resolves to.
+/// Fetches the configured revision from a remote into `repo` and returns the commit it
+/// resolves to.
 #[instrument(skip_all, fields(url = %s.cfg.url))]
 pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
-    if s.cfg.url.is_local() {
-        return super::local::fetch(repo, s);
-    }
     let url = s.cfg.url.fetch_url();
     let shown = s.cfg.url.to_string();
     let depth = s.cfg.depth.map(|d| d as i32);

@@ -9,8 +9,7 @@ use std::path::Path;
 use git2::{ObjectType, Oid, Repository};
 use tracing::{debug, info};
 
-use super::fetch::Fetched;
-use super::Session;
+use super::{Fetched, Session};
 use crate::error::{Error, Result};
 use crate::revision::{Advertisement, RemoteRef, Target};
 

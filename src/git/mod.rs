@@ -57,6 +57,23 @@ pub fn setup(io_timeout: std::time::Duration) -> Result<(), Error> {
     Ok(())
 }
 
+/// The outcome of a fetch: what was fetched and the commit it ends at.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub target: crate::revision::Target,
+    pub commit: git2::Oid,
+}
+
+/// Fetches the configured revision into `repo`: from a local source directly ([`local`]),
+/// from a remote through libgit2 ([`fetch`]).
+pub fn fetch_into(repo: &git2::Repository, s: &Session) -> crate::error::Result<Fetched> {
+    if s.cfg.url.is_local() {
+        local::fetch(repo, s)
+    } else {
+        fetch::fetch(repo, s)
+    }
+}
+
 pub struct Session<'a> {
     pub cfg: &'a Config,
     pub progress: RefCell<Progress>,

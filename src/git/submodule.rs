@@ -101,7 +101,7 @@ pub fn update(
                 .map_err(|e| wrap(internal("adding the submodule's origin", e)))?;
         }
         let session = Session::new(&cfg, true);
-        let fetched = super::fetch::fetch(&sub, &session).map_err(wrap)?;
+        let fetched = super::fetch_into(&sub, &session).map_err(wrap)?;
         super::checkout::checkout(&sub, &fetched, &session).map_err(wrap)?;
         s.received_bytes
             .set(s.received_bytes.get() + session.received_bytes.get());
