@@ -11,7 +11,7 @@ use git2::Repository;
 use tracing::{info, warn};
 
 use crate::cli::{Cli, Command};
-use crate::config::{self, Config, ReportTarget};
+use crate::config::{Config, ReportTarget};
 use crate::dest;
 use crate::error::{Error, Result};
 use crate::git::{self, Fetched, Session};
@@ -71,7 +71,7 @@ fn submodules(w: &mut Work<'_>) -> Result<()> {
 pub fn run(cli: &Cli) -> Result<()> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
-    let cfg = config::resolve(&cli.command, &cwd, &|k| std::env::var(k).ok())?;
+    let cfg = crate::resolve::resolve(&cli.command, &cwd, &|k| std::env::var(k).ok())?;
     for w in &cfg.warnings {
         warn!("{w}");
     }

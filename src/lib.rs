@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod redact;
 pub mod remote_url;
 pub mod report;
+pub mod resolve;
 pub mod retry;
 pub mod revision;
 pub mod ssh;

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::redact;
 use crate::remote_url::{RepoUrl, Scheme};
 
-/// The proxy variables of the environment, read once by `config::resolve` (lower case wins, as
+/// The proxy variables of the environment, read once by `resolve::resolve` (lower case wins, as
 /// with curl), so that a submodule on another host is routed without reading them again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxyEnv {

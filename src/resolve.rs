@@ -1,0 +1,500 @@
+//! The only reader of the run's inputs: options (already merged with their env vars by clap),
+//! the connections catalog, the flags string, the other env vars and the files they name
+//! (credentials store, SSH keys, known_hosts, CA bundle) become one [`Config`]. Precedence,
+//! lowest first: the catalog, then env vars, then options.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{CloneArgs, Command, ConnArgs};
+use crate::config::{
+    Config, CredentialStore, HostKeys, ReportTarget, SshConfig, SshKey, CREDENTIALS_ENV,
+    CREDENTIALS_STORE_ENV,
+};
+use crate::credentials::Credentials;
+use crate::error::{Error, Result};
+use crate::flags;
+use crate::remote_url::RepoUrl;
+use crate::revision::Revision;
+
+/// Reads env vars through a function so tests can resolve without touching the process env.
+pub fn resolve(
+    command: &Command,
+    cwd: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config> {
+    let (conn, clone): (&ConnArgs, Option<&CloneArgs>) = (command.conn(), command.clone_args());
+    // Precedence, lowest first: the catalog's schema, then env vars and options (clap has
+    // already merged those two, options winning).
+    let from_catalog = match &conn.connections {
+        Some(path) => {
+            let catalog = crate::catalog::Catalog::load(&cwd.join(path))?;
+            Some(catalog.select(conn.connection.as_deref())?.clone())
+        }
+        None => None,
+    };
+    let url_text = conn
+        .url
+        .clone()
+        .or_else(|| from_catalog.as_ref().map(|c| c.url.clone()))
+        .ok_or_else(|| {
+            Error::invalid(
+                "no repository given: pass --url (or GITINIT_URL), e.g. --url https://github.com/org/repo, or a catalog with --connections FILE --connection NAME",
+            )
+        })?;
+    let url = RepoUrl::parse(&url_text, cwd)?;
+    if url.is_local() && !Path::new(&url.path).exists() {
+        return Err(Error::RepoNotFound {
+            url: url.to_string(),
+            detail: "no such path".into(),
+        });
+    }
+    let flag_values = if conn.flags.is_empty() {
+        from_catalog
+            .as_ref()
+            .map(|c| c.flags.clone())
+            .unwrap_or_default()
+    } else {
+        conn.flags.clone()
+    };
+    let revision_option = conn
+        .revision
+        .clone()
+        .or_else(|| from_catalog.as_ref().and_then(|c| c.revision.clone()));
+    let connection = conn
+        .connection
+        .clone()
+        .or_else(|| from_catalog.as_ref().map(|c| c.name.clone()));
+    let flags = flags::parse(&flag_values)?;
+    let mut warnings = flags.warnings.clone();
+
+    // SPEC §9: --revision beats -b/--branch in the flags.
+    let revision_text = revision_option
+        .filter(|r| !r.trim().is_empty())
+        .or_else(|| flags.branch.clone());
+    let revision = Revision::parse(revision_text.as_deref())?;
+
+    let depth = match flags.depth {
+        Some(d) if url.is_local() => {
+            warnings.push(format!(
+                "--depth {d} is ignored for a local repository (libgit2 cannot fetch shallowly from a path or file:// URL); fetching full history"
+            ));
+            None
+        }
+        d => d,
+    };
+
+    let credentials = resolve_credentials(conn, &url, env)?;
+    let proxy_env = crate::proxy::ProxyEnv::read(env);
+    let proxy = crate::proxy::choose(&url, &proxy_env)?;
+    let credentials_store = env(CREDENTIALS_STORE_ENV)
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|p| std::fs::read_to_string(p.trim()).ok())
+        .map(CredentialStore);
+    let ssh = match url.scheme {
+        crate::remote_url::Scheme::Ssh => Some(resolve_ssh(conn, cwd, env, &mut warnings)?),
+        _ => None,
+    };
+
+    if !flags.ssl_verify {
+        warnings.push(
+            "insecure: TLS certificate verification is disabled by -c http.sslVerify=false; anyone on the network path can impersonate the server".into(),
+        );
+    }
+
+    let timeout = match conn
+        .timeout
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        None => None,
+        Some(t) => Some(parse_duration(t)?),
+    };
+
+    let dest = match clone {
+        None => None,
+        Some(c) => {
+            let d = c.dest.clone().ok_or_else(|| {
+                Error::invalid("no destination given: pass --dest DIR (or GITINIT_DEST)")
+            })?;
+            Some(if d.is_absolute() { d } else { cwd.join(d) })
+        }
+    };
+
+    let report = conn.report.as_deref().map(|r| match r {
+        "-" => ReportTarget::Stdout,
+        path => ReportTarget::File(cwd.join(path)),
+    });
+
+    let ca_file = conn.ca_file.as_ref().map(|p| cwd.join(p));
+    if let Some(ca) = &ca_file {
+        let pem = std::fs::read(ca).map_err(|e| {
+            Error::invalid(format!(
+                "--ca-file {}: {e} (give a PEM bundle of the CA that signed the server's certificate)",
+                ca.display()
+            ))
+        })?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(Error::invalid(format!(
+                "--ca-file {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                ca.display()
+            )));
+        }
+    }
+
+    Ok(Config {
+        url,
+        revision_text,
+        revision,
+        dest,
+        depth,
+        connection,
+        report,
+        credentials,
+        ca_file,
+        timeout,
+        io_timeout: match env("GITINIT_IO_TIMEOUT").filter(|v| !v.trim().is_empty()) {
+            Some(v) => parse_duration(v.trim())?,
+            None => Duration::from_secs(60),
+        },
+        retries: conn.retries,
+        clean: clone.is_some_and(|c| c.clean),
+        proxy,
+        proxy_env,
+        credentials_store,
+        home: env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
+        ssh,
+        warnings,
+        flags,
+    })
+}
+
+fn resolve_credentials(
+    conn: &ConnArgs,
+    url: &RepoUrl,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Credentials>> {
+    if url.credentials.is_some() {
+        return Ok(url.credentials.clone());
+    }
+    let var = match &conn.credentials_env {
+        Some(name) => {
+            let name = name.trim();
+            if env(name).is_none() {
+                return Err(Error::invalid(format!(
+                    "--credentials-env names `{name}`, but that env var is not set"
+                )));
+            }
+            name.to_string()
+        }
+        None => CREDENTIALS_ENV.to_string(),
+    };
+    if let Some(c) = env(&var).and_then(|v| Credentials::parse(&v, url.host_str())) {
+        return Ok(Some(c));
+    }
+    let Some(store) = env(CREDENTIALS_STORE_ENV).filter(|p| !p.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(store.trim()).map_err(|e| {
+        Error::invalid(format!(
+            "{CREDENTIALS_STORE_ENV}={}: cannot read the credentials file: {e}",
+            store.trim()
+        ))
+    })?;
+    let scheme = match url.scheme {
+        crate::remote_url::Scheme::Https => "https",
+        crate::remote_url::Scheme::Http => "http",
+        _ => return Ok(None),
+    };
+    Ok(Credentials::from_store(
+        &text,
+        scheme,
+        url.host_str(),
+        url.port,
+        &url.path,
+    ))
+}
+
+fn resolve_ssh(
+    conn: &ConnArgs,
+    cwd: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<SshConfig> {
+    let auth = |detail: String| Error::Auth {
+        url: "the SSH key".into(),
+        detail,
+        hint: "Give the private key with --ssh-key FILE, GITINIT_SSH_KEY or POLYAXON_SSH_PATH"
+            .into(),
+    };
+    let read = |path: &Path, what: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|e| auth(format!("cannot read {what} {}: {e}", path.display())))
+    };
+    let ssh_path = env("POLYAXON_SSH_PATH")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| cwd.join(p.trim()));
+    let raw: Option<(String, String)> = if let Some(file) = &conn.ssh_key {
+        let file = cwd.join(file);
+        Some((
+            read(&file, "the SSH key")?,
+            format!("--ssh-key {}", file.display()),
+        ))
+    } else if let Some(text) = env("GITINIT_SSH_KEY").filter(|t| !t.trim().is_empty()) {
+        Some((text, "GITINIT_SSH_KEY".to_string()))
+    } else if let Some(dir) = &ssh_path {
+        let named = env("POLYAXON_SSH_PRIVATE_KEY").filter(|n| !n.trim().is_empty());
+        let candidates: Vec<String> = match named {
+            Some(n) => vec![n.trim().to_string()],
+            None => ["id_ed25519", "id_ecdsa", "id_rsa"]
+                .map(String::from)
+                .to_vec(),
+        };
+        let found = candidates.iter().map(|n| dir.join(n)).find(|p| p.is_file());
+        match found {
+            Some(p) => Some((
+                read(&p, "the SSH key")?,
+                format!("POLYAXON_SSH_PATH {}", p.display()),
+            )),
+            None => {
+                return Err(auth(format!(
+                    "POLYAXON_SSH_PATH={} holds none of {}",
+                    dir.display(),
+                    candidates.join(", ")
+                )))
+            }
+        }
+    } else {
+        None
+    };
+    let key = match raw {
+        None => None,
+        Some((text, source)) => {
+            let private = crate::ssh::normalize_private_key(&text)
+                .map_err(|problem| auth(format!("{source}: {problem}")))?;
+            let encrypted = crate::ssh::is_encrypted(&private);
+            let passphrase = env("GITINIT_SSH_KEY_PASSPHRASE").filter(|p| !p.is_empty());
+            if encrypted && passphrase.is_none() {
+                return Err(auth(format!(
+                    "{source} is encrypted and GITINIT_SSH_KEY_PASSPHRASE is not set"
+                )));
+            }
+            Some(SshKey {
+                private,
+                passphrase,
+                source,
+                encrypted,
+            })
+        }
+    };
+    let host_keys = if conn.insecure_skip_host_key_check {
+        warnings.push(
+            "insecure: SSH host keys are not verified (--insecure-skip-host-key-check); anyone on the network path can impersonate the server".into(),
+        );
+        HostKeys::Skip
+    } else {
+        let file = conn.known_hosts.as_ref().map(|f| cwd.join(f)).or_else(|| {
+            ssh_path
+                .as_ref()
+                .map(|d| d.join("known_hosts"))
+                .filter(|p| p.is_file())
+        });
+        match file {
+            Some(f) => {
+                let text = std::fs::read_to_string(&f).map_err(|e| {
+                    Error::invalid(format!(
+                        "--known-hosts {}: cannot read it: {e}",
+                        f.display()
+                    ))
+                })?;
+                HostKeys::File(f, crate::ssh::KnownHosts::parse(&text))
+            }
+            None => HostKeys::Builtin,
+        }
+    };
+    Ok(SshConfig { key, host_keys })
+}
+
+pub fn parse_duration(t: &str) -> Result<Duration> {
+    // A bare number is seconds, as in most Kubernetes tools.
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| Error::invalid(format!("--timeout `{t}`: {e} (write e.g. 90s, 10m or 1h)")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use clap::FromArgMatches;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    /// Resolves `args` (after `gitinit`) with exactly the env vars of `vars`, in `cwd`.
+    fn resolve_with(args: &[&str], vars: &[(&str, &str)], cwd: &Path) -> Result<Config> {
+        let matches = crate::cli::command("test".into())
+            .try_get_matches_from(std::iter::once("gitinit").chain(args.iter().copied()))
+            .expect("the arguments parse");
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        resolve(&cli.command, cwd, &|k| vars.get(k).cloned())
+    }
+
+    fn catalog(dir: &Path) -> PathBuf {
+        let path = dir.join("connections.yaml");
+        std::fs::write(
+            &path,
+            "connections:\n  - name: repo1\n    kind: git\n    schema:\n      url: https://git.example.com/org/repo.git\n      revision: feature\n      flags: [\"--depth 3\", \"--no-tags\"]\n",
+        )
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn options_win_over_the_catalog_and_fill_what_it_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = catalog(dir.path());
+        let cat = cat.to_str().unwrap();
+        let base = ["clone", "--connections", cat, "--dest", "w"];
+        // The catalog alone: its URL, revision and flags.
+        let cfg = resolve_with(&base, &[], dir.path()).unwrap();
+        assert_eq!(cfg.url.to_string(), "https://git.example.com/org/repo.git");
+        assert_eq!(cfg.revision_text.as_deref(), Some("feature"));
+        assert_eq!(cfg.depth, Some(3));
+        assert!(cfg.flags.no_tags);
+        assert_eq!(cfg.connection.as_deref(), Some("repo1"));
+        assert_eq!(cfg.dest, Some(dir.path().join("w")));
+        // Options replace each of them; flags replace the catalog's flags as a whole.
+        let mut args = base.to_vec();
+        args.extend([
+            "--url",
+            "https://other.example.com/x.git",
+            "--revision",
+            "v2",
+            "--flags",
+            "--depth 1",
+        ]);
+        let cfg = resolve_with(&args, &[], dir.path()).unwrap();
+        assert_eq!(cfg.url.to_string(), "https://other.example.com/x.git");
+        assert_eq!(cfg.revision_text.as_deref(), Some("v2"));
+        assert_eq!(cfg.depth, Some(1));
+        assert!(
+            !cfg.flags.no_tags,
+            "the catalog's flags are replaced, not merged"
+        );
+    }
+
+    #[test]
+    fn revision_beats_a_branch_in_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = "https://h.example.com/r.git";
+        let args = ["clone", "--url", url, "--dest", "w", "--flags", "-b dev"];
+        let cfg = resolve_with(&args, &[], dir.path()).unwrap();
+        assert_eq!(cfg.revision_text.as_deref(), Some("dev"));
+        let mut with_rev = args.to_vec();
+        with_rev.extend(["--revision", "main"]);
+        let cfg = resolve_with(&with_rev, &[], dir.path()).unwrap();
+        assert_eq!(cfg.revision_text.as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn credentials_from_the_url_then_the_named_variable_then_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        std::fs::write(&store, "https://stored:s3@h.example.com\n").unwrap();
+        let store = store.to_str().unwrap();
+        let plain = [
+            "clone",
+            "--url",
+            "https://h.example.com/r.git",
+            "--dest",
+            "w",
+        ];
+        let user = |cfg: &Config| cfg.credentials.as_ref().map(|c| c.username.clone());
+
+        let cfg = resolve_with(&plain, &[(CREDENTIALS_STORE_ENV, store)], dir.path()).unwrap();
+        assert_eq!(user(&cfg).as_deref(), Some("stored"));
+        let env = [
+            (CREDENTIALS_ENV, "envuser:pw"),
+            (CREDENTIALS_STORE_ENV, store),
+        ];
+        let cfg = resolve_with(&plain, &env, dir.path()).unwrap();
+        assert_eq!(user(&cfg).as_deref(), Some("envuser"));
+        let in_url = [
+            "clone",
+            "--url",
+            "https://urluser:pw@h.example.com/r.git",
+            "--dest",
+            "w",
+        ];
+        let cfg = resolve_with(&in_url, &env, dir.path()).unwrap();
+        assert_eq!(user(&cfg).as_deref(), Some("urluser"));
+        assert_eq!(cfg.url.to_string(), "https://h.example.com/r.git");
+
+        let mut named = plain.to_vec();
+        named.extend(["--credentials-env", "MY_TOKEN"]);
+        let cfg = resolve_with(&named, &[("MY_TOKEN", "tok:pw")], dir.path()).unwrap();
+        assert_eq!(user(&cfg).as_deref(), Some("tok"));
+        let err = resolve_with(&named, &[], dir.path()).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+        // A submodule on another host finds the store without reading the environment again.
+        let cfg = resolve_with(&plain, &[(CREDENTIALS_STORE_ENV, store)], dir.path()).unwrap();
+        assert!(cfg.credentials_store.is_some());
+    }
+
+    #[test]
+    fn the_environment_is_read_here_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            "clone",
+            "--url",
+            "https://h.example.com/r.git",
+            "--dest",
+            "w",
+        ];
+        let vars = [
+            ("HTTPS_PROXY", "http://upper:3128"),
+            ("https_proxy", "http://lower:3128"),
+            ("NO_PROXY", "other.example.com"),
+            ("HOME", "/home/u"),
+            ("GITINIT_IO_TIMEOUT", "5s"),
+        ];
+        let cfg = resolve_with(&args, &vars, dir.path()).unwrap();
+        assert_eq!(cfg.proxy.as_deref(), Some("http://lower:3128"));
+        assert_eq!(cfg.proxy_env.no_proxy.as_deref(), Some("other.example.com"));
+        assert_eq!(cfg.home, Some(PathBuf::from("/home/u")));
+        assert_eq!(cfg.io_timeout, Duration::from_secs(5));
+        let cfg = resolve_with(&args, &[], dir.path()).unwrap();
+        assert_eq!(cfg.proxy, None);
+        assert_eq!(cfg.io_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_local_source_ignores_depth_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        let args = [
+            "clone",
+            "--url",
+            "src",
+            "--dest",
+            "w",
+            "--flags",
+            "--depth 1",
+        ];
+        let cfg = resolve_with(&args, &[], dir.path()).unwrap();
+        assert_eq!(cfg.depth, None);
+        assert!(cfg
+            .warnings
+            .iter()
+            .any(|w| w.contains("--depth 1 is ignored")));
+    }
+}
