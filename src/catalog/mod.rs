@@ -210,7 +210,8 @@ fn at(shown: &str, loc: Option<Location>) -> String {
 }
 
 /// Text from the file made safe for a one-line message: control characters escaped, and the
-/// user-info of anything that looks like a URL (`scheme://user:pass@host`) hidden.
+/// user-info of anything that looks like a URL (`scheme://user:pass@host`) hidden by the one
+/// redactor's rule ([`crate::redact::text`]).
 fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -220,32 +221,7 @@ fn clean(s: &str) -> String {
             out.push(c);
         }
     }
-    redact_userinfo(&out)
-}
-
-fn redact_userinfo(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        // The URL runs to a space or a quote. Its user-info ends at the last `@`: a password
-        // may hold `/` or `@` unencoded, so hiding too much beats showing a piece of it.
-        let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ',' | ']' | '}'))
-            .unwrap_or(tail.len());
-        let (url, after) = tail.split_at(end);
-        match url.rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&url[at..]);
-            }
-            None => out.push_str(url),
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    out
+    crate::redact::text(&out)
 }
 
 /// What the tests of every part of the catalog share: a file name, a two-connection catalog,
@@ -414,9 +390,9 @@ mod tests {
             assert!(!e.contains(secret), "{e}");
         }
         assert_eq!(
-            redact_userinfo("see `https://u:p@h/x` and ssh://git@h:22/r, http://h/a@b"),
+            clean("see `https://u:p@h/x` and ssh://git@h:22/r, http://h/a@b"),
             "see `https://***@h/x` and ssh://***@h:22/r, http://***@b"
         );
-        assert_eq!(redact_userinfo("https://u:pa/ss@h/r"), "https://***@h/r");
+        assert_eq!(clean("https://u:pa/ss@h/r"), "https://***@h/r");
     }
 }
