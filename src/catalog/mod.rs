@@ -4,13 +4,13 @@
 //! connections:
 //!   - name: repo1
 //!     kind: git                   # optional; only `git` is accepted
-//!     description: optional
+//!     description: optional       # accepted, not used
 //!     schema:
 //!       url: https://bitbucket.org/org/repo1
 //!       revision: main            # optional default revision
 //!       flags: ["--depth 1"]      # optional default flags: a list of strings, or one string
 //!     secret:
-//!       name: bitbucket-connection-1   # informational: the secret reaches us as env vars
+//!       name: bitbucket-connection-1   # accepted, not used: the secret reaches us as env vars
 //! ```
 //!
 //! A file may also hold one connection on its own (the keys of one list item, without
@@ -49,7 +49,6 @@ const MAX_LISTED: usize = 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
     pub name: String,
-    pub description: Option<String>,
     /// As written (trimmed), never empty. Validated and redacted later, by `remote_url`.
     pub url: String,
     /// `None` when absent or blank.
@@ -57,7 +56,6 @@ pub struct Connection {
     /// As written: a list stays a list, a single string is one element (split later, by the
     /// flags parser, like `--flags "--depth 1 --no-tags"`).
     pub flags: Vec<String>,
-    pub secret_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]

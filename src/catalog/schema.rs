@@ -108,11 +108,13 @@ struct RawSchema {
     flags: Option<Flags>,
 }
 
-/// Polyaxon's `V1ConnectionResource` (a secret or config map). Only `name` is used.
+/// Polyaxon's `V1ConnectionResource` (a secret or config map). Nothing of it is used (the
+/// secret reaches gitinit as env vars); its keys are accepted, `name` as a string.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a resource (a mapping with `name`)")]
 struct RawResource {
-    name: Option<String>,
+    #[serde(rename = "name")]
+    _name: Option<String>,
     #[serde(rename = "mountPath")]
     _mount_path: Option<IgnoredAny>,
     #[serde(rename = "hostPath")]
@@ -274,7 +276,6 @@ impl RawConnection {
         };
         Ok(Connection {
             name,
-            description: self.description,
             url,
             revision: schema
                 .value
@@ -282,7 +283,6 @@ impl RawConnection {
                 .map(|r| r.trim().to_string())
                 .filter(|r| !r.is_empty()),
             flags: schema.value.flags.map(|f| f.0).unwrap_or_default(),
-            secret_name: self.secret.and_then(|s| s.name),
         })
     }
 }
@@ -303,19 +303,15 @@ mod tests {
             vec![
                 Connection {
                     name: "repo1".into(),
-                    description: Some("first one".into()),
                     url: "https://bitbucket.org/org/repo1".into(),
                     revision: Some("main".into()),
                     flags: vec!["--depth 1".into(), "--no-tags".into()],
-                    secret_name: Some("bitbucket-connection-1".into()),
                 },
                 Connection {
                     name: "repo2".into(),
-                    description: None,
                     url: "git@github.com:org/repo2.git".into(),
                     revision: None,
                     flags: vec!["--depth 5 --recurse-submodules".into()],
-                    secret_name: None,
                 },
             ]
         );
@@ -328,7 +324,7 @@ mod tests {
         )
         .unwrap();
         let a = &c.connections[0];
-        assert_eq!(a.secret_name.as_deref(), Some("s"));
+        assert_eq!(a.url, "https://h/a");
         assert!(a.flags.is_empty());
         assert_eq!(a.revision, None, "a blank revision is no revision");
     }
