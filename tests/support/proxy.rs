@@ -6,6 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use base64::Engine;
 use tempfile::TempDir;
 
 use super::{clean_env, die_with_parent, free_port, stop, wait_for_port};
@@ -226,7 +227,7 @@ impl AuthProxy {
         let port = listener.local_addr().unwrap().port();
         let expected = format!(
             "Proxy-Authorization: Basic {}",
-            base64_encode(format!("{user}:{password}").as_bytes())
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         );
         let requests = Arc::new(Mutex::new(vec![]));
         let stop = Arc::new(AtomicBool::new(false));
@@ -282,25 +283,4 @@ impl Drop for AuthProxy {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
-}
-
-fn base64_encode(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
