@@ -107,17 +107,6 @@ impl Credentials {
         }
         best.map(|(_, c)| c)
     }
-
-    /// Every string that must never appear in output.
-    pub fn secrets(&self) -> Vec<&str> {
-        let mut s = vec![];
-        if !self.password.is_empty() {
-            s.push(self.password.as_str());
-        } else {
-            s.push(self.username.as_str());
-        }
-        s
-    }
 }
 
 /// Decodes user-info as URLs encode it (RFC 3986, as libcurl and git read it): `%XX` is the

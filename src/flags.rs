@@ -22,10 +22,9 @@ pub struct Flags {
     pub branch: Option<String>,
     /// `-c http.sslVerify=false`.
     pub ssl_verify: bool,
-    /// `--quiet` / `--verbose` / `--progress`: verbosity hints.
+    /// `--quiet` / `--verbose`: verbosity hints.
     pub quiet: bool,
     pub verbose: bool,
-    pub progress: bool,
     /// Flags accepted with no effect, each with the reason (logged as warnings).
     pub warnings: Vec<String>,
 }
@@ -120,7 +119,8 @@ pub fn parse(values: &[String]) -> Result<Flags> {
             "--experimental-fetch" => {}
             "--quiet" | "-q" => flags.quiet = true,
             "--verbose" | "-v" => flags.verbose = true,
-            "--progress" => flags.progress = true,
+            // Accepted as git accepts it; gitinit's progress does not depend on it.
+            "--progress" => {}
             "--filter" => {
                 let v = value("--filter")?;
                 flags.warnings.push(format!(
@@ -236,5 +236,11 @@ mod tests {
     fn filter_is_a_warning() {
         let fl = f(&["--filter=blob:none"]).unwrap();
         assert_eq!(fl.warnings.len(), 1);
+    }
+
+    #[test]
+    fn progress_is_accepted_without_effect() {
+        assert_eq!(f(&["--progress"]).unwrap(), f(&[]).unwrap());
+        assert_eq!(f(&["--progress=x"]).unwrap(), f(&[]).unwrap());
     }
 }
