@@ -56,6 +56,26 @@ pub struct CloneArgs {
     /// Allow emptying a non-empty destination that holds something else (its contents only; the directory itself stays).
     #[arg(long, env = "GITINIT_CLEAN")]
     pub clean: bool,
+
+    /// Git LFS: auto (default) replaces each LFS pointer of the checkout by its file; off keeps the pointers (as GIT_LFS_SKIP_SMUDGE=1).
+    #[arg(long, env = "GITINIT_LFS", value_enum, value_name = "MODE")]
+    pub lfs: Option<LfsMode>,
+
+    /// Only these LFS paths: comma-separated, gitignore-like (as git-lfs's lfs.fetchinclude).
+    #[arg(long, env = "GITINIT_LFS_INCLUDE", value_name = "PATTERNS")]
+    pub lfs_include: Option<String>,
+
+    /// Not these LFS paths: comma-separated, gitignore-like (as git-lfs's lfs.fetchexclude).
+    #[arg(long, env = "GITINIT_LFS_EXCLUDE", value_name = "PATTERNS")]
+    pub lfs_exclude: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LfsMode {
+    /// Replace the pointers by their objects.
+    Auto,
+    /// Keep the pointers.
+    Off,
 }
 
 #[derive(Debug, Args)]

@@ -107,6 +107,8 @@ pub struct Config {
     pub credentials_store: Option<CredentialStore>,
     /// The home directory, which `--clean` never empties.
     pub home: Option<PathBuf>,
+    /// Git LFS after the checkout.
+    pub lfs: crate::lfs::Options,
     /// Warnings decided while resolving, logged once logging is up.
     pub warnings: Vec<String>,
 }

@@ -55,6 +55,14 @@ pub enum Error {
     #[error("the server of {url} does not answer as a git server: {detail}. Check that this is the repository's clone URL; if it is, the server (or a proxy in between) is misbehaving: ask its admin")]
     BadServer { url: String, detail: String },
 
+    /// Exit: 4. The LFS server does not have an object the checkout needs.
+    #[error("the LFS server of {url} does not have the object {oid} of `{path}`. Push it (`git lfs push --all origin`), leave the path out with --lfs-exclude, or keep the pointers with --lfs off")]
+    LfsObjectMissing {
+        url: String,
+        path: String,
+        oid: String,
+    },
+
     /// Exit: 5.
     #[error("revision `{revision}` not found in {url}{}", suggest(.suggestions))]
     RevisionNotFound {
@@ -149,7 +157,8 @@ impl Error {
             Error::Auth { .. } => ExitCode::Auth,
             Error::RepoNotFound { .. }
             | Error::UnsafeRepository { .. }
-            | Error::BrokenRepo { .. } => ExitCode::RepoNotFound,
+            | Error::BrokenRepo { .. }
+            | Error::LfsObjectMissing { .. } => ExitCode::RepoNotFound,
             Error::RevisionNotFound { .. }
             | Error::AmbiguousRevision { .. }
             | Error::EmptyRepository { .. } => ExitCode::RevisionNotFound,

@@ -28,6 +28,8 @@ pub struct Work<'a> {
     pub fetched: Option<Fetched>,
     /// Set by the submodules stage, for the report.
     pub submodules: Vec<Submodule>,
+    /// Set by the LFS stage.
+    pub lfs: Option<crate::lfs::Summary>,
 }
 
 impl Work<'_> {
@@ -41,9 +43,10 @@ impl Work<'_> {
 type Stage = fn(&mut Work<'_>) -> Result<()>;
 
 /// The stages of a clone, in order, by name (the name is the `<name>_ms` of the summary line).
-const STAGES: [(&str, Stage); 3] = [
+const STAGES: [(&str, Stage); 4] = [
     ("fetch", fetch),
     ("checkout", checkout),
+    ("lfs", lfs),
     ("submodules", submodules),
 ];
 
@@ -56,6 +59,15 @@ fn fetch(w: &mut Work<'_>) -> Result<()> {
 
 fn checkout(w: &mut Work<'_>) -> Result<()> {
     git::checkout::checkout(w.repo, w.fetched()?, w.session)
+}
+
+fn lfs(w: &mut Work<'_>) -> Result<()> {
+    if w.cfg.lfs.enabled {
+        w.lfs = Some(retrying(w.cfg.retries, || {
+            crate::lfs::pull(w.repo, w.session, w.cfg)
+        })?);
+    }
+    Ok(())
 }
 
 fn submodules(w: &mut Work<'_>) -> Result<()> {
@@ -123,6 +135,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         repo: guard.repo(),
         fetched: None,
         submodules: vec![],
+        lfs: None,
     };
     let mut ms = [0u64; STAGES.len()];
     let mut result = Ok(());
@@ -137,6 +150,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
     let Work {
         fetched,
         submodules,
+        lfs,
         ..
     } = work;
     let fetched = match (result, fetched) {
@@ -162,6 +176,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         submodules,
         duration_ms: started.elapsed().as_millis() as u64,
         received_bytes: s.received_bytes.get(),
+        lfs,
         connection: cfg.connection.clone(),
     };
     let stage_ms = |name: &str| {
@@ -177,6 +192,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         duration_ms = report.duration_ms,
         fetch_ms = stage_ms("fetch"),
         checkout_ms = stage_ms("checkout"),
+        lfs_ms = stage_ms("lfs"),
         submodules_ms = stage_ms("submodules"),
         "done: {} at {}",
         dest.display(),
@@ -225,6 +241,7 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         submodules: vec![],
         duration_ms: started.elapsed().as_millis() as u64,
         received_bytes: s.received_bytes.get(),
+        lfs: None,
         connection: cfg.connection.clone(),
     })
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod flags;
 pub mod git;
 pub mod job;
+pub mod lfs;
 pub mod logging;
 pub mod process;
 pub mod progress;

@@ -126,6 +126,28 @@ impl Progress {
         }
     }
 
+    /// LFS objects: bytes downloaded of the bytes to download.
+    pub fn lfs(&mut self, done: u64, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        self.enter("lfs", total);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(done);
+            bar.set_message(human_bytes(done));
+        } else if self.due() || (done == total && total > 0) {
+            info!(
+                phase = "lfs",
+                bytes = done,
+                total_bytes = total,
+                "downloading LFS objects: {} of {}",
+                human_bytes(done),
+                human_bytes(total)
+            );
+        }
+    }
+
     pub fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();

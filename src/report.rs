@@ -24,6 +24,9 @@ pub struct Report {
     pub submodules: Vec<Submodule>,
     pub duration_ms: u64,
     pub received_bytes: u64,
+    /// Git LFS files of the top-level tree (absent with `--lfs off` and for `check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lfs: Option<crate::lfs::Summary>,
     /// The `--connection` name, when one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,

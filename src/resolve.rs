@@ -164,10 +164,33 @@ pub fn resolve(
         proxy_env,
         credentials_store,
         home: env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
+        lfs: resolve_lfs(clone, env)?,
         ssh,
         warnings,
         flags,
     })
+}
+
+/// `--lfs` (or `GITINIT_LFS`) beats `GIT_LFS_SKIP_SMUDGE`, git-lfs's own switch.
+fn resolve_lfs(
+    clone: Option<&CloneArgs>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<crate::lfs::Options> {
+    let skip_smudge = env("GIT_LFS_SKIP_SMUDGE").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    });
+    let enabled = match clone.and_then(|c| c.lfs) {
+        Some(mode) => mode == crate::cli::LfsMode::Auto,
+        None => !skip_smudge,
+    };
+    let filter = crate::lfs::Filter::new(
+        clone.and_then(|c| c.lfs_include.as_deref()),
+        clone.and_then(|c| c.lfs_exclude.as_deref()),
+    )?;
+    Ok(crate::lfs::Options { enabled, filter })
 }
 
 fn resolve_credentials(

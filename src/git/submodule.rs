@@ -103,6 +103,7 @@ pub fn update(
         let session = Session::new(&cfg, true);
         let fetched = super::fetch_into(&sub, &session).map_err(wrap)?;
         super::checkout::checkout(&sub, &fetched, &session).map_err(wrap)?;
+        crate::lfs::pull(&sub, &session, &cfg).map_err(wrap)?;
         s.received_bytes
             .set(s.received_bytes.get() + session.received_bytes.get());
         done.push(Submodule {

@@ -4,6 +4,23 @@ use super::*;
 
 /// A handle with what every request of the session shares: proxy, trust, timeouts, identity.
 pub(super) fn new_handle(s: &Settings) -> Result<Easy, curl::Error> {
+    handle(
+        s.proxy.as_deref(),
+        s.ssl_verify,
+        s.ca_file.as_deref(),
+        s.io_timeout,
+    )
+}
+
+/// A handle set up as the git transport's, for another HTTP(S) client of the run (LFS):
+/// `proxy` as decided for its URL, trust (`ssl_verify`, the system roots plus `ca_file`), the
+/// connect timeout, no redirects followed on its own.
+pub fn handle(
+    proxy: Option<&str>,
+    ssl_verify: bool,
+    ca_file: Option<&std::path::Path>,
+    io_timeout: Duration,
+) -> Result<Easy, curl::Error> {
     let mut e = Easy::new();
     e.useragent(concat!("git/2.0 (gitinit ", env!("CARGO_PKG_VERSION"), ")"))?;
     e.follow_location(false)?;
@@ -12,10 +29,10 @@ pub(super) fn new_handle(s: &Settings) -> Result<Easy, curl::Error> {
     // `transfer` and the attempt retried: a stalled server must not hang the pod, while a slow
     // but moving transfer goes on.
     e.progress(true)?;
-    e.connect_timeout(s.io_timeout.min(Duration::from_secs(30)))?;
+    e.connect_timeout(io_timeout.min(Duration::from_secs(30)))?;
     e.buffer_size(64 * 1024)?;
     e.tcp_nodelay(true)?;
-    match &s.proxy {
+    match proxy {
         Some(p) => {
             let (url, creds) = split_proxy(p);
             e.proxy(&url)?;
@@ -27,10 +44,10 @@ pub(super) fn new_handle(s: &Settings) -> Result<Easy, curl::Error> {
         // Decided by `proxy::choose`: curl must not pick one from the environment on its own.
         None => e.proxy("")?,
     }
-    e.ssl_verify_peer(s.ssl_verify)?;
-    e.ssl_verify_host(s.ssl_verify)?;
+    e.ssl_verify_peer(ssl_verify)?;
+    e.ssl_verify_host(ssl_verify)?;
     let system = system_roots();
-    match (&s.ca_file, &system.0) {
+    match (ca_file, &system.0) {
         (Some(ca), file) => {
             // --ca-file adds to the system roots, as documented.
             let mut blob = file

@@ -34,6 +34,7 @@ mod request;
 mod shallow;
 
 use body::*;
+pub use handle::handle;
 use handle::*;
 pub use request::parse_retry_after;
 use request::*;
