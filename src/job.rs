@@ -43,12 +43,32 @@ impl Work<'_> {
 type Stage = fn(&mut Work<'_>) -> Result<()>;
 
 /// The stages of a clone, in order, by name (the name is the `<name>_ms` of the summary line).
+/// Each submodule goes through the same ones but the last ([`each_submodule`]).
 const STAGES: [(&str, Stage); 4] = [
     ("fetch", fetch),
     ("checkout", checkout),
     ("lfs", lfs),
     ("submodules", submodules),
 ];
+
+/// A submodule's repository, brought to its recorded commit by the stages of [`STAGES`] before
+/// `submodules` (which recurses by itself).
+fn each_submodule(repo: &Repository, cfg: &Config, session: &Session) -> Result<()> {
+    let mut work = Work {
+        cfg,
+        session,
+        repo,
+        fetched: None,
+        submodules: vec![],
+        lfs: None,
+    };
+    for (name, stage) in &STAGES {
+        if *name != "submodules" {
+            stage(&mut work)?;
+        }
+    }
+    Ok(())
+}
 
 fn fetch(w: &mut Work<'_>) -> Result<()> {
     w.fetched = Some(retrying(w.cfg.retries, || {
@@ -72,9 +92,8 @@ fn lfs(w: &mut Work<'_>) -> Result<()> {
 
 fn submodules(w: &mut Work<'_>) -> Result<()> {
     if w.cfg.flags.recurse_submodules {
-        w.submodules = retrying(w.cfg.retries, || {
-            git::submodule::update(w.repo, w.cfg, w.session, "")
-        })?;
+        // Each stage of each submodule retries on its own.
+        w.submodules = git::submodule::update(w.repo, w.cfg, w.session, "", &each_submodule)?;
     }
     Ok(())
 }

@@ -18,11 +18,16 @@ use crate::revision::Revision;
 
 /// Updates the submodules of `repo` (whose URL is `parent`), recursively; `prefix` is the path
 /// of `repo` inside the top checkout. Returns what was checked out, for the report.
+/// `stages` brings one submodule's repository to its recorded commit (the same stages as the
+/// top repository: fetch, checkout, LFS), given its configuration and session.
+pub type Stages<'a> = &'a dyn Fn(&Repository, &Config, &Session) -> Result<()>;
+
 pub fn update(
     repo: &Repository,
     parent: &Config,
     s: &Session,
     prefix: &str,
+    stages: Stages<'_>,
 ) -> Result<Vec<Submodule>> {
     let mut done = vec![];
     let internal = |what: &str, e: git2::Error| Error::Internal(format!("{what}: {}", e.message()));
@@ -101,9 +106,7 @@ pub fn update(
                 .map_err(|e| wrap(internal("adding the submodule's origin", e)))?;
         }
         let session = Session::new(&cfg, true);
-        let fetched = super::fetch_into(&sub, &session).map_err(wrap)?;
-        super::checkout::checkout(&sub, &fetched, &session).map_err(wrap)?;
-        crate::lfs::pull(&sub, &session, &cfg).map_err(wrap)?;
+        stages(&sub, &cfg, &session).map_err(wrap)?;
         s.received_bytes
             .set(s.received_bytes.get() + session.received_bytes.get());
         done.push(Submodule {
@@ -111,7 +114,7 @@ pub fn update(
             url: cfg.url.to_string(),
             commit: commit.to_string(),
         });
-        done.extend(update(&sub, &cfg, s, &format!("{path}/"))?);
+        done.extend(update(&sub, &cfg, s, &format!("{path}/"), stages)?);
     }
     Ok(done)
 }
