@@ -107,6 +107,9 @@ pub struct Config {
     pub credentials_store: Option<CredentialStore>,
     /// The home directory, which `--clean` never empties.
     pub home: Option<PathBuf>,
+    /// Between two progress lines off a terminal (5 s; `GITINIT_PROGRESS_INTERVAL_MS`, a knob
+    /// for tests).
+    pub progress_interval: Duration,
     /// Git LFS after the checkout.
     pub lfs: crate::lfs::Options,
     /// Warnings decided while resolving, logged once logging is up.

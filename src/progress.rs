@@ -16,14 +16,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// `quiet` silences progress entirely.
-    pub fn new(quiet: bool) -> Self {
-        // A hidden knob so tests can see periodic lines without waiting seconds.
-        let interval = std::env::var("GITINIT_PROGRESS_INTERVAL_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(Duration::from_secs(5));
+    /// `quiet` silences progress entirely; `interval`: between two log lines off a terminal.
+    pub fn new(quiet: bool, interval: Duration) -> Self {
         let tty = std::io::stderr().is_terminal();
         Progress {
             bar: None,

@@ -165,6 +165,10 @@ pub fn resolve(
         credentials_store,
         home: env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
         lfs: resolve_lfs(clone, env)?,
+        progress_interval: env("GITINIT_PROGRESS_INTERVAL_MS")
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(Duration::from_secs(5)),
         ssh,
         warnings,
         flags,

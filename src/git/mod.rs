@@ -93,7 +93,7 @@ impl<'a> Session<'a> {
     pub fn new(cfg: &'a Config, quiet: bool) -> Self {
         Session {
             cfg,
-            progress: RefCell::new(Progress::new(quiet)),
+            progress: RefCell::new(Progress::new(quiet, cfg.progress_interval)),
             received_bytes: Cell::new(0),
             auth_failure: RefCell::new(None),
             trust_failure: RefCell::new(None),
