@@ -36,7 +36,8 @@ fn git(dir: &Path, home: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
 /// One HTTP/1.0 request on loopback (no chunked answer), answered with (status, body).
 fn http(port: u16, method: &str, path: &str, headers: &[&str], body: &str) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
+    req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     for h in headers {
         req.push_str(h);
         req.push_str("\r\n");
