@@ -11,6 +11,7 @@
 mod daemon;
 mod fixtures;
 mod http;
+pub mod lfs;
 mod proxy;
 pub mod sshd;
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs giftless (the Git LFS server the tests start, tests/support/lfs.rs) and its pinned
+# dependencies (.ci/giftless-requirements.txt) from PyPI into a venv, and prints the venv's path.
+# Idempotent and quick when done: a stamp records the requirements it was built from; a lock
+# lets test processes that start at once build it once.
+# Usage: giftless-venv.sh [DIR]; DIR defaults to $GITINIT_GIFTLESS_VENV, else
+# ~/.cache/gitinit-test/giftless-venv (the same default as the harness).
+set -euo pipefail
+req="$(cd "$(dirname "$0")" && pwd)/giftless-requirements.txt"
+venv="${1:-${GITINIT_GIFTLESS_VENV:-$HOME/.cache/gitinit-test/giftless-venv}}"
+stamp="$(sha256sum "$req" | cut -c1-16)"
+done_already() { [ "$(cat "$venv/.gitinit-stamp" 2>/dev/null)" = "$stamp" ]; }
+if ! done_already; then
+  mkdir -p "$(dirname "$venv")"
+  exec 9>"$venv.lock"
+  flock 9
+  if ! done_already; then
+    python=python3
+    if [ -x /usr/bin/python3 ]; then python=/usr/bin/python3; fi # Debian's: python3-venv
+    rm -rf "$venv"
+    "$python" -m venv "$venv" >&2
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" >&2
+    echo "$stamp" > "$venv/.gitinit-stamp"
+  fi
+fi
+echo "$venv"
