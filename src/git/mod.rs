@@ -64,6 +64,20 @@ pub struct Fetched {
     pub commit: git2::Oid,
 }
 
+/// Records a file's stat data in its index entry, as git does after writing it: a later `git
+/// status` then trusts the file without reading it.
+pub fn set_stat(entry: &mut git2::IndexEntry, m: &std::fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let time = |s: i64, ns: i64| git2::IndexTime::new(s as i32, ns as u32);
+    entry.ctime = time(m.ctime(), m.ctime_nsec());
+    entry.mtime = time(m.mtime(), m.mtime_nsec());
+    entry.dev = m.dev() as u32;
+    entry.ino = m.ino() as u32;
+    entry.uid = m.uid();
+    entry.gid = m.gid();
+    entry.file_size = m.size() as u32;
+}
+
 /// Fetches the configured revision into `repo`: from a local source directly ([`local`]),
 /// from a remote through libgit2 ([`fetch`]).
 pub fn fetch_into(repo: &git2::Repository, s: &Session) -> crate::error::Result<Fetched> {

@@ -16,12 +16,12 @@ mod pointer;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use git2::{AttrCheckFlags, IndexTime, Repository};
+use git2::{AttrCheckFlags, Repository};
 use serde::Serialize;
 use tracing::{debug, info};
 
@@ -380,14 +380,7 @@ fn place(
             let Some(mut entry) = index.get_path(Path::new(path), 0) else {
                 continue;
             };
-            let time = |s: i64, ns: i64| IndexTime::new(s as i32, ns as u32);
-            entry.ctime = time(meta.ctime(), meta.ctime_nsec());
-            entry.mtime = time(meta.mtime(), meta.mtime_nsec());
-            entry.dev = meta.dev() as u32;
-            entry.ino = meta.ino() as u32;
-            entry.uid = meta.uid();
-            entry.gid = meta.gid();
-            entry.file_size = meta.size() as u32;
+            crate::git::set_stat(&mut entry, meta);
             index
                 .add(&entry)
                 .map_err(|e| internal("updating the index", e))?;

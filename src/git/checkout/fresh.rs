@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -206,37 +206,30 @@ fn write_one(repo: &Repository, e: &Entry, path: &PathBuf) -> Result<std::fs::Me
 }
 
 fn index_entry(e: &Entry, meta: Option<&std::fs::Metadata>) -> IndexEntry {
-    let time = |s: i64, ns: i64| IndexTime::new(s as i32, ns as u32);
-    let (ctime, mtime, dev, ino, uid, gid, size) = match (e.mode, meta) {
-        (0o160000, _) | (_, None) => (time(0, 0), time(0, 0), 0, 0, 0, 0, 0),
-        (_, Some(m)) => (
-            time(m.ctime(), m.ctime_nsec()),
-            time(m.mtime(), m.mtime_nsec()),
-            m.dev() as u32,
-            m.ino() as u32,
-            m.uid(),
-            m.gid(),
-            m.size() as u32,
-        ),
-    };
+    let time = IndexTime::new(0, 0);
     let mode = match e.mode {
         0o100755 => u32::from(FileMode::BlobExecutable),
         0o120000 => u32::from(FileMode::Link),
         0o160000 => u32::from(FileMode::Commit),
         _ => u32::from(FileMode::Blob),
     };
-    IndexEntry {
-        ctime,
-        mtime,
-        dev,
-        ino,
+    let mut entry = IndexEntry {
+        ctime: time,
+        mtime: time,
+        dev: 0,
+        ino: 0,
         mode,
-        uid,
-        gid,
-        file_size: size,
+        uid: 0,
+        gid: 0,
+        file_size: 0,
         id: e.oid,
         flags: e.path.len().min(0xfff) as u16,
         flags_extended: 0,
         path: e.path.clone(),
+    };
+    // A submodule's entry has no stat data.
+    if let (false, Some(m)) = (e.mode == 0o160000, meta) {
+        crate::git::set_stat(&mut entry, m);
     }
+    entry
 }
