@@ -379,6 +379,45 @@ pub fn builtin_known_hosts() -> KnownHosts {
     KnownHosts::parse(BUILTIN_KNOWN_HOSTS)
 }
 
+/// Checks an SSH server's host key (`blob`, as the server offered it) against `keys`; the error
+/// is (what happened, what to do), for an [`crate::error::Error::Trust`].
+pub fn verify_host_key(
+    keys: &crate::config::HostKeys,
+    host: &str,
+    port: u16,
+    blob: &[u8],
+) -> Result<(), (String, String)> {
+    use crate::config::HostKeys;
+    let (status, source) = match keys {
+        HostKeys::Skip => return Ok(()),
+        HostKeys::File(path, known) => (
+            known.check(host, port, blob),
+            format!("known_hosts file {}", path.display()),
+        ),
+        HostKeys::Builtin => (
+            builtin_known_hosts().check(host, port, blob),
+            "the built-in host keys (github.com, gitlab.com, bitbucket.org)".to_string(),
+        ),
+    };
+    let offered = format!("{} {}", key_type_name(blob), fingerprint_sha256(blob));
+    let shown_host = if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    };
+    match status {
+        HostKeyStatus::Match => Ok(()),
+        HostKeyStatus::Unknown => Err((
+            format!("the SSH host key of {shown_host} is unknown: it offered {offered}, which is not in {source}"),
+            format!("If that fingerprint is the server's (ask its admin, or check the provider's published fingerprints), add its line (`ssh-keyscan -p {port} {host}`) to a known_hosts file and pass it with --known-hosts"),
+        )),
+        HostKeyStatus::Mismatch { .. } | HostKeyStatus::Revoked => Err((
+            format!("the SSH host key of {shown_host} has CHANGED or is revoked: it offered {offered}, which does not match {source}"),
+            "This may be an attack (someone between you and the server) or a re-keyed server: do not trust it until its admin confirms the new fingerprint, then update the known_hosts file".into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -314,3 +314,93 @@ fn credentials_never_go_to_an_lfs_server_on_another_origin() {
     );
     assert_no_secret(&[&out.stdout, &out.stderr], dir.path(), "plainpass");
 }
+
+/// An SSH remote: `git-lfs-authenticate` over SSH (with the clone's key, the host key checked)
+/// gives the endpoint and the header that authorises it, as GitHub, GitLab and Bitbucket do.
+/// The server side is a stand-in (Debian has none): sshd's forced command answers the JSON a
+/// hosting service would, pointing at the real LFS server's private endpoint, which refuses a
+/// batch without that header.
+#[test]
+fn an_ssh_remote_finds_its_lfs_server_through_git_lfs_authenticate() {
+    use base64::Engine;
+    use common::sshd::{keygen, SshServer};
+    let lfs = LfsServer::start();
+    let weights = payload(11, 120_000);
+    lfs.push("viassh", &[("weights.bin", &weights[..], true)]);
+    let dir = tempfile::tempdir().unwrap();
+    let (key, key_pub) = keygen(dir.path(), "deploy", "ed25519", "", false);
+    let ssh = SshServer::start(&lfs.repos(), &[&key_pub]);
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, ssh.known_hosts_line()).unwrap();
+    let token = base64::engine::general_purpose::STANDARD.encode("bob:plainpass");
+    ssh.set_lfs_answer(&format!(
+        r#"{{"href": "{}", "header": {{"Authorization": "Basic {token}"}}, "expires_in": 3600}}"#,
+        lfs.http_url("private/viassh.git/info/lfs")
+    ));
+    let dest = dir.path().join("w");
+    let out = run(gitinit()
+        .args(["clone", "--url", &ssh.url("viassh.git"), "--report", "-"])
+        .arg("--ssh-key")
+        .arg(&key)
+        .arg("--known-hosts")
+        .arg(&known_hosts)
+        .arg("--dest")
+        .arg(&dest));
+    ok(&out);
+    assert_eq!(std::fs::read(dest.join("weights.bin")).unwrap(), weights);
+    assert_eq!(report(&out)["lfs"]["objects"], 1);
+    assert!(
+        ssh.lfs_asked()
+            .contains("git-lfs-authenticate 'viassh.git' download"),
+        "{}",
+        ssh.lfs_asked()
+    );
+    assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
+    assert_no_secret(&[&out.stdout, &out.stderr], &dest, &token);
+}
+
+/// A local source (a path): its objects come from its own `.git/lfs/objects`, verified; one
+/// that lacks an object is exit 4 naming it.
+#[test]
+fn a_local_source_gives_its_own_lfs_objects() {
+    let lfs = LfsServer::start();
+    let weights = payload(12, 60_000);
+    lfs.push("local", &[("weights.bin", &weights[..], true)]);
+    let source = lfs.work_dir("local");
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("w");
+    let out = run(gitinit()
+        .args(["clone", "--report", "-", "--url"])
+        .arg(&source)
+        .arg("--dest")
+        .arg(&dest));
+    ok(&out);
+    assert_eq!(std::fs::read(dest.join("weights.bin")).unwrap(), weights);
+    assert_eq!(
+        report(&out)["lfs"]["downloaded_bytes"],
+        weights.len() as u64
+    );
+    assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
+
+    let oid = sha256_hex(&weights);
+    std::fs::remove_file(
+        source
+            .join(".git/lfs/objects")
+            .join(&oid[0..2])
+            .join(&oid[2..4])
+            .join(&oid),
+    )
+    .unwrap();
+    let again = dir.path().join("again");
+    let out = run(gitinit()
+        .args(["clone", "--url"])
+        .arg(&source)
+        .arg("--dest")
+        .arg(&again));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&oid) && out.stderr.contains("weights.bin"),
+        "{}",
+        out.stderr
+    );
+}

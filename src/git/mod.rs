@@ -15,10 +15,9 @@ use std::sync::Arc;
 use git2::{CertificateCheckStatus, Cred, CredentialType, FetchOptions, RemoteCallbacks};
 use tracing::debug;
 
-use crate::config::{Config, HostKeys};
+use crate::config::Config;
 use crate::error::Error;
 use crate::progress::Progress;
-use crate::ssh::HostKeyStatus;
 
 /// Process-wide libgit2 settings, before any repository is touched (SPEC §8): no system or
 /// global git config (a planted `url.*.insteadOf` or `core.sshCommand` must have no effect), no
@@ -217,37 +216,9 @@ impl<'a> Session<'a> {
             );
         };
         let port = self.cfg.url.port.unwrap_or(22);
-        let (status, source) = match &ssh.host_keys {
-            HostKeys::Skip => return Ok(CertificateCheckStatus::CertificateOk),
-            HostKeys::File(path, known) => (
-                known.check(host, port, blob),
-                format!("known_hosts file {}", path.display()),
-            ),
-            HostKeys::Builtin => (
-                crate::ssh::builtin_known_hosts().check(host, port, blob),
-                "the built-in host keys (github.com, gitlab.com, bitbucket.org)".to_string(),
-            ),
-        };
-        let offered = format!(
-            "{} {}",
-            crate::ssh::key_type_name(blob),
-            crate::ssh::fingerprint_sha256(blob)
-        );
-        let shown_host = if port == 22 {
-            host.to_string()
-        } else {
-            format!("[{host}]:{port}")
-        };
-        match status {
-            HostKeyStatus::Match => Ok(CertificateCheckStatus::CertificateOk),
-            HostKeyStatus::Unknown => self.trust_fail(
-                format!("the SSH host key of {shown_host} is unknown: it offered {offered}, which is not in {source}"),
-                format!("If that fingerprint is the server's (ask its admin, or check the provider's published fingerprints), add its line (`ssh-keyscan -p {port} {host}`) to a known_hosts file and pass it with --known-hosts"),
-            ),
-            HostKeyStatus::Mismatch { .. } | HostKeyStatus::Revoked => self.trust_fail(
-                format!("the SSH host key of {shown_host} has CHANGED or is revoked: it offered {offered}, which does not match {source}"),
-                "This may be an attack (someone between you and the server) or a re-keyed server: do not trust it until its admin confirms the new fingerprint, then update the known_hosts file".into(),
-            ),
+        match crate::ssh::verify_host_key(&ssh.host_keys, host, port, blob) {
+            Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
+            Err((detail, hint)) => self.trust_fail(detail, hint),
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Endpoint {
     credentials: Option<Credentials>,
     /// The proxy chosen for the endpoint's URL.
     proxy: Option<String>,
+    /// Headers the endpoint was given with (`git-lfs-authenticate`'s, for an SSH remote).
+    header: HashMap<String, String>,
 }
 
 impl Endpoint {
@@ -42,9 +44,18 @@ impl Endpoint {
     /// twin on the same host. `None` for a remote that has no HTTP twin (git://, local).
     pub fn find(cfg: &Config, lfsconfig: Option<&str>) -> crate::error::Result<Option<Endpoint>> {
         let configured = lfsconfig.and_then(lfs_url);
-        let url = match configured {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None => match cfg.url.scheme {
+        let mut header = HashMap::new();
+        let from_ssh = match (&configured, cfg.url.scheme) {
+            (None, Scheme::Ssh) => super::ssh::authenticate(cfg)?,
+            _ => None,
+        };
+        let url = match (configured, from_ssh) {
+            (Some(u), _) => u.trim_end_matches('/').to_string(),
+            (None, Some(answer)) => {
+                header = answer.header;
+                answer.href.trim_end_matches('/').to_string()
+            }
+            (None, None) => match cfg.url.scheme {
                 Scheme::Https | Scheme::Http => {
                     let base = cfg.url.to_string();
                     let base = base.trim_end_matches('/');
@@ -83,12 +94,13 @@ impl Endpoint {
                 None
             },
             proxy,
+            header,
         }))
     }
 }
 
 /// `lfs.url`, else `remote.origin.lfsurl`, of a git-config text (`.lfsconfig`).
-fn lfs_url(text: &str) -> Option<String> {
+pub fn lfs_url(text: &str) -> Option<String> {
     let mut section = String::new();
     let (mut lfs, mut remote) = (None, None);
     for line in text.lines() {
@@ -345,6 +357,9 @@ impl<'a> Client<'a> {
             headers.append(&format!("Accept: {MEDIA_TYPE}"))?;
             headers.append(&format!("Content-Type: {MEDIA_TYPE}"))?;
             headers.append("Expect:")?;
+            for (k, v) in &self.endpoint.header {
+                headers.append(&format!("{k}: {v}"))?;
+            }
             e.http_headers(headers)?;
             if let (true, Some(c)) = (auth, &self.endpoint.credentials) {
                 e.username(&c.username)?;

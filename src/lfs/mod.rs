@@ -13,6 +13,7 @@
 mod batch;
 mod filter;
 mod pointer;
+mod ssh;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -192,9 +193,12 @@ fn fetch(
         .and_then(|t| t.get_path(Path::new(".lfsconfig")).ok().map(|e| e.id()))
         .and_then(|id| repo.find_blob(id).ok())
         .map(|b| String::from_utf8_lossy(b.content()).into_owned());
+    if cfg.url.is_local() && lfsconfig.as_deref().and_then(batch::lfs_url).is_none() {
+        return copy_local(repo, cfg, missing, &path_of);
+    }
     let Some(endpoint) = batch::Endpoint::find(cfg, lfsconfig.as_deref())? else {
         return Err(Error::invalid(format!(
-            "{} holds LFS files, and gitinit downloads LFS objects only for http(s) and ssh remotes: pass --lfs off to keep the pointers",
+            "{} holds LFS files, and gitinit downloads LFS objects only for http(s), ssh and local remotes: pass --lfs off to keep the pointers",
             cfg.url
         )));
     };
@@ -281,6 +285,58 @@ fn fetch(
         r?;
     }
     Ok(total)
+}
+
+/// A local source keeps its objects in its own `lfs/objects/` (git-lfs's layout): each is
+/// copied into the store, verified as a download would be. Returns the bytes copied.
+fn copy_local(
+    repo: &Repository,
+    cfg: &Config,
+    missing: &[&Pointer],
+    path_of: &dyn Fn(&str) -> String,
+) -> Result<u64> {
+    use sha2::{Digest, Sha256};
+    let shown = cfg.url.to_string();
+    let source = Repository::open(&cfg.url.path)
+        .map(|r| r.path().join("lfs/objects"))
+        .map_err(|e| Error::RepoNotFound {
+            url: shown.clone(),
+            detail: e.message().to_string(),
+        })?;
+    let store = repo.path().join("lfs/objects");
+    let mut copied = 0;
+    for p in missing {
+        let from = source.join(p.store_path());
+        // Never through a symlink: a local source is read as git's --local clone reads it.
+        let real_file = std::fs::symlink_metadata(&from).is_ok_and(|m| m.file_type().is_file());
+        if !real_file {
+            return Err(Error::LfsObjectMissing {
+                url: shown.clone(),
+                path: path_of(&p.oid),
+                oid: p.oid.clone(),
+            });
+        }
+        let data = std::fs::read(&from)
+            .map_err(|e| Error::destination(&from, format!("cannot read an LFS object: {e}")))?;
+        let digest: String = Sha256::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if data.len() as u64 != p.size || digest != p.oid {
+            return Err(Error::BrokenRepo {
+                url: shown.clone(),
+                detail: format!("its LFS object {} does not match its pointer", p.oid),
+            });
+        }
+        let to = store.join(p.store_path());
+        let tmp = to.with_extension("part");
+        std::fs::create_dir_all(to.parent().unwrap_or(&store))
+            .and_then(|()| std::fs::write(&tmp, &data))
+            .and_then(|()| std::fs::rename(&tmp, &to))
+            .map_err(|e| Error::destination(&to, format!("cannot store an LFS object: {e}")))?;
+        copied += p.size;
+    }
+    Ok(copied)
 }
 
 /// Downloads one object to a temporary file and moves it into the store.

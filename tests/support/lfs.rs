@@ -279,6 +279,17 @@ $SERVER["socket"] == "127.0.0.1:{https_port}" {{
         self.commit_and_push(name, files)
     }
 
+    /// The working repository `push` committed from: a local source whose `.git/lfs/objects`
+    /// holds every object (git-lfs keeps what it pushed).
+    pub fn work_dir(&self, name: &str) -> PathBuf {
+        self.work(name)
+    }
+
+    /// The directory of the bare repositories this server serves (to serve them over SSH too).
+    pub fn repos(&self) -> PathBuf {
+        self.dir.path().join("repos")
+    }
+
     /// Removes an object from giftless's storage (to test "the server does not have it").
     pub fn delete_object(&self, name: &str, oid_sha256: &str) {
         let path = self.object_path(name, oid_sha256);

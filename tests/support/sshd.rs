@@ -73,12 +73,18 @@ impl SshServer {
 set -f
 set -- $SSH_ORIGINAL_COMMAND
 cmd="$1"; path="$2"
+# What a hosting service's git-lfs-authenticate answers, when a test set one (set_lfs_answer).
+if [ "$cmd" = git-lfs-authenticate ] && [ -f {dir}/lfs-answer.json ]; then
+  echo "$SSH_ORIGINAL_COMMAND" >> {dir}/lfs-asked.log
+  exec cat {dir}/lfs-answer.json
+fi
 case "$cmd" in git-upload-pack|git-upload-archive) ;; *) echo "refused: $cmd" >&2; exit 1 ;; esac
 path=$(printf '%s' "$path" | sed -e "s/^'//" -e "s/'$//" -e 's#^/##')
 case "$path" in *..*) echo "refused path" >&2; exit 1 ;; esac
 exec "$cmd" "{root}/$path"
 "#,
-                root = repos_root.display()
+                root = repos_root.display(),
+                dir = d.display()
             ),
         )
         .unwrap();
@@ -150,6 +156,17 @@ exec "$cmd" "{root}/$path"
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// From now on `git-lfs-authenticate` answers `json` (a hosting service's stand-in: Debian
+    /// has no server side of it); without one, the command is refused as on a host without LFS.
+    pub fn set_lfs_answer(&self, json: &str) {
+        std::fs::write(self.dir.path().join("lfs-answer.json"), json).unwrap();
+    }
+
+    /// The `git-lfs-authenticate` commands the server was asked to run.
+    pub fn lfs_asked(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("lfs-asked.log")).unwrap_or_default()
     }
 }
 
