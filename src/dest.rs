@@ -242,7 +242,7 @@ fn open(dest: &Path) -> Result<Repository> {
 /// What a killed or stopped run leaves in `.git` (its submodules' too): `*.lock` files
 /// (index.lock, refs, config, shallow), which make libgit2 refuse to write, and the temporary
 /// files of a fetch: the partial pack (`objects/pack/pack_git2_*`, as large as what arrived)
-/// and loose-object temporaries. We hold the destination lock, so no other gitinit is writing:
+/// loose-object temporaries and partial LFS downloads (`lfs/tmp/`). We hold the destination lock, so no other gitinit is writing:
 /// every one of them is stale. Returns how many were removed.
 pub fn remove_leftovers(git_dir: &Path) -> Result<usize> {
     fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
@@ -255,6 +255,15 @@ pub fn remove_leftovers(git_dir: &Path) -> Result<usize> {
                 sweep(&path, removed, false)?;
                 if path.join("pack").is_dir() {
                     sweep(&path.join("pack"), removed, true)?;
+                }
+            } else if ft.is_dir() && entry.file_name() == "tmp" && dir.ends_with("lfs") {
+                // Partial LFS downloads.
+                for part in fs::read_dir(&path)? {
+                    let part = part?;
+                    if part.file_type()?.is_file() {
+                        fs::remove_file(part.path())?;
+                        *removed += 1;
+                    }
                 }
             } else if ft.is_dir() {
                 walk(&path, removed)?;

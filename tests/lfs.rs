@@ -71,6 +71,11 @@ fn lfs_files_arrive_whole_over_https_with_credentials_and_a_rerun_downloads_noth
         .join(&oid)
         .is_file());
     assert_eq!(lfs.downloads(), 2);
+    assert!(
+        out.stderr.contains("downloading LFS objects: "),
+        "progress: {}",
+        out.stderr
+    );
     // Clean for git without git-lfs (this process's git has no LFS filter)...
     assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
     // ...and with it, where git-lfs also lists both files as downloaded (`*`).
@@ -403,4 +408,44 @@ fn a_local_source_gives_its_own_lfs_objects() {
         "{}",
         out.stderr
     );
+}
+
+/// `--timeout` while an object is on its way: exit 6, no partial download kept, the path still
+/// holds its pointer; the next run completes it.
+#[test]
+fn a_run_stopped_during_a_download_leaves_no_partial_object() {
+    use common::{Fault, FaultProxy};
+    let lfs = LfsServer::start();
+    let big = payload(13, 2_000_000);
+    lfs.push("slow", &[("big.bin", &big[..], true)]);
+    let proxy = FaultProxy::start(lfs.http_port, Fault::StallAfter { bytes: 300_000 });
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("w");
+    // A first good run through the server itself, then a new commit fetched through the proxy.
+    ok(&clone(&lfs.http_url("public/slow.git"), &dest, &[]));
+    let bigger = payload(14, 2_000_000);
+    lfs.push_more("slow", &[("big.bin", &bigger[..], true)]);
+    // Through the stalling proxy (HTTP_PROXY: it forwards absolute-form requests as they are).
+    let out = run(gitinit()
+        .args(["clone", "--url", &lfs.http_url("public/slow.git")])
+        .args(["--timeout", "4s", "--retries", "0", "--dest"])
+        .arg(&dest)
+        .env("HTTP_PROXY", format!("http://127.0.0.1:{}", proxy.port)));
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("downloading 1 LFS object") && out.stderr.contains("--timeout"),
+        "stopped while downloading: {}",
+        out.stderr
+    );
+    let tmp = dest.join(".git/lfs/tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "partial downloads left: {left:?}");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("big.bin")).unwrap(),
+        lfs_pointer(&bigger)
+    );
+    ok(&clone(&lfs.http_url("public/slow.git"), &dest, &[]));
+    assert_eq!(std::fs::read(dest.join("big.bin")).unwrap(), bigger);
 }
