@@ -449,3 +449,55 @@ fn a_run_stopped_during_a_download_leaves_no_partial_object() {
     ok(&clone(&lfs.http_url("public/slow.git"), &dest, &[]));
     assert_eq!(std::fs::read(dest.join("big.bin")).unwrap(), bigger);
 }
+
+/// A submodule's LFS files arrive too (the submodule goes through the same stages); the
+/// report's count is the top-level tree's.
+#[test]
+fn a_submodules_lfs_files_arrive_too() {
+    let lfs = LfsServer::start();
+    let weights = payload(15, 80_000);
+    let sub_commit = lfs.push("weights", &[("w.bin", &weights[..], true)]);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let git = |args: &[&str]| common::git_out(w, args);
+    git(&["init", "-q", "-b", "main", "."]);
+    std::fs::write(
+        w.join(".gitmodules"),
+        "[submodule \"m\"]\n\tpath = vendor/m\n\turl = ../weights.git\n",
+    )
+    .unwrap();
+    git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{sub_commit},vendor/m"),
+    ]);
+    git(&["add", ".gitmodules"]);
+    git(&[
+        "-c",
+        "user.name=A",
+        "-c",
+        "user.email=a@x",
+        "commit",
+        "-qm",
+        "super",
+    ]);
+    let bare = lfs.repos().join("super.git");
+    git(&["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()]);
+    git(&["push", "-q", bare.to_str().unwrap(), "main"]);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("w");
+    let out = clone(
+        &lfs.http_url("private/super.git"),
+        &dest,
+        &["--flags", "--recurse-submodules"],
+    );
+    ok(&out);
+    assert_eq!(std::fs::read(dest.join("vendor/m/w.bin")).unwrap(), weights);
+    assert_eq!(report(&out)["lfs"]["objects"], 0, "{}", out.stdout);
+    assert_eq!(
+        git_out(&dest.join("vendor/m"), &["status", "--porcelain"]),
+        ""
+    );
+    assert_no_secret(&[&out.stdout, &out.stderr], &dest, "plainpass");
+}
