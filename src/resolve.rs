@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{CloneArgs, Command, ConnArgs};
+use crate::cli::{CloneArgs, Command, ConnArgs, SubmodulesMode};
 use crate::config::{
     Config, CredentialStore, HostKeys, ReportTarget, SshConfig, SshKey, CREDENTIALS_ENV,
     CREDENTIALS_STORE_ENV,
@@ -33,9 +33,28 @@ pub fn resolve(
         }
         None => None,
     };
-    let url_text = conn
-        .url
-        .clone()
+    let (url_arg, dest_arg) = command.positional();
+    if let (Some(a), Some(b)) = (url_arg, conn.url.as_deref()) {
+        if a != b {
+            return Err(Error::invalid(format!(
+                "the repository is given twice, as `{}` and as --url (or GITINIT_URL) `{}`: give it once",
+                crate::remote_url::redact_input(a),
+                crate::remote_url::redact_input(b)
+            )));
+        }
+    }
+    if let (Some(a), Some(b)) = (dest_arg, clone.and_then(|c| c.dest.as_deref())) {
+        if a != b {
+            return Err(Error::invalid(format!(
+                "the destination is given twice, as `{}` and as --dest (or GITINIT_DEST) `{}`: give it once",
+                a.display(),
+                b.display()
+            )));
+        }
+    }
+    let url_text = url_arg
+        .map(str::to_string)
+        .or_else(|| conn.url.clone())
         .or_else(|| from_catalog.as_ref().map(|c| c.url.clone()))
         .ok_or_else(|| {
             Error::invalid(
@@ -65,7 +84,10 @@ pub fn resolve(
         .connection
         .clone()
         .or_else(|| from_catalog.as_ref().map(|c| c.name.clone()));
-    let flags = flags::parse(&flag_values)?;
+    let mut flags = flags::parse(&flag_values)?;
+    if let Some(c) = clone {
+        apply_clone_spellings(c, &mut flags)?;
+    }
     let mut warnings = flags.warnings.clone();
 
     // SPEC §9: --revision beats -b/--branch in the flags.
@@ -115,9 +137,14 @@ pub fn resolve(
     let dest = match clone {
         None => None,
         Some(c) => {
-            let d = c.dest.clone().ok_or_else(|| {
-                Error::invalid("no destination given: pass --dest DIR (or GITINIT_DEST)")
-            })?;
+            let d = dest_arg
+                .map(Path::to_path_buf)
+                .or_else(|| c.dest.clone())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "no destination given: pass --dest DIR (or GITINIT_DEST), or write `gitinit clone URL DIR`",
+                    )
+                })?;
             Some(if d.is_absolute() { d } else { cwd.join(d) })
         }
     };
@@ -173,6 +200,35 @@ pub fn resolve(
         warnings,
         flags,
     })
+}
+
+/// `--depth N` and `--submodules MODE` are the flags `--depth N` and `--recurse-submodules`
+/// (`--shallow-submodules`) spelled as options: given both ways they must agree.
+fn apply_clone_spellings(c: &CloneArgs, flags: &mut flags::Flags) -> Result<()> {
+    match (c.depth, flags.depth) {
+        (Some(o), Some(f)) if o != f => {
+            return Err(Error::invalid(format!(
+                "--depth {o} and the flag `--depth {f}` disagree: give the depth once"
+            )))
+        }
+        (Some(o), _) => flags.depth = Some(o),
+        _ => {}
+    }
+    match c.submodules {
+        Some(SubmodulesMode::Off) if flags.recurse_submodules => {
+            return Err(Error::invalid(
+                "--submodules off and the flag `--recurse-submodules` disagree: give one of them",
+            ))
+        }
+        Some(SubmodulesMode::Off) => flags.shallow_submodules = false,
+        Some(SubmodulesMode::Recursive) => flags.recurse_submodules = true,
+        Some(SubmodulesMode::Shallow) => {
+            flags.recurse_submodules = true;
+            flags.shallow_submodules = true;
+        }
+        None => {}
+    }
+    Ok(())
 }
 
 /// `--lfs` (or `GITINIT_LFS`) beats `GIT_LFS_SKIP_SMUDGE`, git-lfs's own switch.

@@ -1,0 +1,184 @@
+//! Familiar spellings (SPEC §15): what users of git, git-sync and Tekton's git-clone type first
+//! does what the flags form does, conflicts are refused with exit 2, and no tip misleads.
+
+#[path = "support/mod.rs"]
+mod common;
+
+use std::path::Path;
+
+use common::{fixtures, git_out, gitinit, ok, run, HttpServer, Output};
+
+fn head(dest: &Path) -> String {
+    git_out(dest, &["rev-parse", "HEAD"])
+}
+
+fn refused(out: &Output, needle: &str) {
+    assert_eq!(
+        out.code, 2,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    assert!(!out.stderr.contains("similar argument"), "{}", out.stderr);
+}
+
+#[test]
+fn positional_url_and_dir_branch_ref_repo_and_depth_are_the_flags_form() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let url = http.http_url("public/basic.git");
+    let dir = tempfile::tempdir().unwrap();
+
+    // `gitinit clone URL DIR --depth 1`, as `git clone --depth 1 URL DIR`.
+    let a = dir.path().join("a");
+    ok(&run(gitinit()
+        .args(["clone", &url])
+        .arg(&a)
+        .args(["--depth", "1"])));
+    assert_eq!(head(&a), fx.sha("c3"));
+    assert_eq!(git_out(&a, &["rev-list", "--count", "HEAD"]), "1");
+
+    // --branch and --ref are --revision; --repo is --url; GITINIT_DEPTH is --depth.
+    for (i, spelling) in ["--branch", "--ref", "--revision"].iter().enumerate() {
+        let d = dir.path().join(format!("b{i}"));
+        ok(&run(gitinit()
+            .env("GITINIT_DEPTH", "1")
+            .args(["clone", "--repo", &url, spelling, "feature", "--dest"])
+            .arg(&d)));
+        assert_eq!(head(&d), fx.sha("c4"), "{spelling}");
+        assert_eq!(git_out(&d, &["rev-list", "--count", "HEAD"]), "1");
+    }
+    // The same URL and directory given both ways is no conflict.
+    let c = dir.path().join("c");
+    ok(&run(gitinit()
+        .args(["clone", &url])
+        .arg(&c)
+        .args(["--url", &url, "--dest"])
+        .arg(&c)));
+}
+
+#[test]
+fn conflicting_spellings_are_refused_clearly() {
+    let http = HttpServer::start();
+    let url = http.http_url("public/basic.git");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("w");
+    let clone = |extra: &[&str]| {
+        run(gitinit()
+            .args(["clone", "--url", &url, "--dest"])
+            .arg(&d)
+            .args(extra))
+    };
+    refused(
+        &clone(&["--branch", "feature", "--ref", "trunk"]),
+        "cannot be used multiple times",
+    );
+    refused(
+        &clone(&["--branch", "feature", "--revision", "trunk"]),
+        "cannot be used multiple times",
+    );
+    refused(
+        &clone(&["--depth", "1", "--flags", "--depth 2"]),
+        "--depth 1 and the flag `--depth 2` disagree",
+    );
+    refused(
+        &clone(&["--submodules", "off", "--flags", "--recurse-submodules"]),
+        "--submodules off and the flag `--recurse-submodules` disagree",
+    );
+    refused(&clone(&["--depth", "0"]), "--depth");
+    refused(&clone(&["--submodules", "all"]), "recursive");
+    let out = run(gitinit()
+        .args([
+            "clone",
+            "https://u:hunter2@example.com/other.git",
+            "--url",
+            &url,
+        ])
+        .arg("--dest")
+        .arg(&d));
+    refused(&out, "the repository is given twice");
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    refused(
+        &run(gitinit()
+            .args(["clone", &url, "elsewhere", "--dest"])
+            .arg(&d)),
+        "the destination is given twice",
+    );
+    assert!(!d.exists(), "nothing was written");
+    // `initializer git` keeps Polyaxon's arguments: no positional spelling there.
+    let out = run(gitinit()
+        .args(["initializer", "git", "--url", &url, "--repo-path"])
+        .arg(&d)
+        .arg("extra"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+#[test]
+fn submodules_option_is_the_submodule_flags() {
+    let http = HttpServer::start();
+    let url = http.http_url("public/super.git");
+    let dir = tempfile::tempdir().unwrap();
+    let off = dir.path().join("off");
+    ok(&run(gitinit()
+        .args(["clone", &url])
+        .arg(&off)
+        .args(["--submodules", "off"])));
+    assert!(!off.join("libs/sub/.git").exists());
+    let shallow = dir.path().join("shallow");
+    ok(&run(gitinit()
+        .env("GITINIT_SUBMODULES", "shallow")
+        .args(["clone", &url])
+        .arg(&shallow)));
+    let sub = shallow.join("libs/sub");
+    assert_eq!(
+        git_out(&sub, &["rev-parse", "--is-shallow-repository"]),
+        "true"
+    );
+    let recursive = dir.path().join("recursive");
+    ok(&run(gitinit()
+        .args(["clone", &url])
+        .arg(&recursive)
+        .args(["--submodules", "recursive"])));
+    let sub = recursive.join("libs/sub");
+    assert_eq!(
+        git_out(&sub, &["rev-parse", "--is-shallow-repository"]),
+        "false"
+    );
+}
+
+#[test]
+fn boolean_env_vars_take_what_people_write_and_name_the_variable() {
+    let http = HttpServer::start();
+    let url = http.http_url("public/basic.git");
+    let dir = tempfile::tempdir().unwrap();
+    for (i, yes) in ["1", "yes", "TRUE", "Yes"].iter().enumerate() {
+        let d = dir.path().join(format!("y{i}"));
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("stray"), "x").unwrap();
+        let out = run(gitinit()
+            .env("GITINIT_CLEAN", yes)
+            .args(["clone", "--url", &url, "--dest"])
+            .arg(&d));
+        ok(&out);
+        assert!(!d.join("stray").exists(), "{yes}");
+    }
+    for (i, no) in ["0", "no", "False"].iter().enumerate() {
+        let d = dir.path().join(format!("n{i}"));
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("stray"), "x").unwrap();
+        let out = run(gitinit()
+            .env("GITINIT_CLEAN", no)
+            .args(["clone", "--url", &url, "--dest"])
+            .arg(&d));
+        assert_eq!(out.code, 7, "{no}: {}", out.stderr);
+    }
+    for var in ["GITINIT_CLEAN", "GITINIT_INSECURE_SKIP_HOST_KEY_CHECK"] {
+        let out = run(gitinit()
+            .env(var, "maybe")
+            .args(["clone", "--url", &url, "--dest"])
+            .arg(dir.path().join("bad")));
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains(&format!("{var}=")), "{}", out.stderr);
+        assert!(out.stderr.contains("yes or no"), "{}", out.stderr);
+    }
+}
