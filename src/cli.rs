@@ -81,6 +81,10 @@ pub struct CloneArgs {
     #[arg(long, env = "GITINIT_SUBMODULES", value_enum, value_name = "MODE")]
     pub submodules: Option<SubmodulesMode>,
 
+    /// Write the files commit, url and committer-date there (Tekton's git-clone results; no trailing newline).
+    #[arg(long, env = "GITINIT_RESULTS_DIR", value_name = "DIR")]
+    pub results_dir: Option<PathBuf>,
+
     /// Git LFS: auto (default) replaces each LFS pointer of the checkout by its file; off keeps the pointers (as GIT_LFS_SKIP_SMUDGE=1).
     #[arg(long, env = "GITINIT_LFS", value_enum, value_name = "MODE")]
     pub lfs: Option<LfsMode>,

@@ -85,6 +85,8 @@ pub struct Config {
     /// `--connection` name, as a label.
     pub connection: Option<String>,
     pub report: Option<ReportTarget>,
+    /// `--results-dir`: Tekton's result files (`clone` only).
+    pub results_dir: Option<PathBuf>,
     /// HTTPS credentials (from the URL's user-info, or the environment).
     pub credentials: Option<Credentials>,
     /// Extra CA bundle for HTTPS.

@@ -149,10 +149,7 @@ pub fn resolve(
         }
     };
 
-    let report = conn.report.as_deref().map(|r| match r {
-        "-" => ReportTarget::Stdout,
-        path => ReportTarget::File(cwd.join(path)),
-    });
+    let report = report_target(conn, cwd);
 
     let ca_file = conn.ca_file.as_ref().map(|p| cwd.join(p));
     if let Some(ca) = &ca_file {
@@ -178,6 +175,9 @@ pub fn resolve(
         depth,
         connection,
         report,
+        results_dir: clone
+            .and_then(|c| c.results_dir.as_ref())
+            .map(|d| cwd.join(d)),
         credentials,
         ca_file,
         timeout,
@@ -199,6 +199,14 @@ pub fn resolve(
         ssh,
         warnings,
         flags,
+    })
+}
+
+/// `--report`: `-` is stdout, anything else a file (relative to `cwd`).
+pub fn report_target(conn: &ConnArgs, cwd: &Path) -> Option<ReportTarget> {
+    conn.report.as_deref().map(|r| match r {
+        "-" => ReportTarget::Stdout,
+        path => ReportTarget::File(cwd.join(path)),
     })
 }
 

@@ -182,3 +182,84 @@ fn boolean_env_vars_take_what_people_write_and_name_the_variable() {
         assert!(out.stderr.contains("yes or no"), "{}", out.stderr);
     }
 }
+
+#[test]
+fn results_dir_holds_tektons_results_and_the_report_the_committer_date() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let url = http.http_url("public/basic.git");
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("w");
+    let results = dir.path().join("results");
+    let report = dir.path().join("r.json");
+    ok(&run(gitinit()
+        .env("GITINIT_RESULTS_DIR", &results)
+        .args(["clone", &url])
+        .arg(&dest)
+        .arg("--report")
+        .arg(&report)));
+    let read = |name: &str| std::fs::read_to_string(results.join(name)).unwrap();
+    assert_eq!(read("commit"), fx.sha("c3"), "no trailing newline");
+    assert_eq!(read("url"), url);
+    assert_eq!(
+        read("committer-date"),
+        git_out(&dest, &["log", "-1", "--pretty=%ct"])
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        v["committer_date"],
+        git_out(&dest, &["log", "-1", "--pretty=%cI"])
+    );
+}
+
+#[test]
+fn an_unwritable_report_fails_before_the_network_and_a_failure_is_reported() {
+    let http = HttpServer::start();
+    let url = http.http_url("public/basic.git");
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(gitinit()
+        .args(["clone", &url])
+        .arg(dir.path().join("w"))
+        .args(["--report", "/nonexistent/r.json"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--report /nonexistent/r.json"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(http.count_requests("GET"), 0, "no request was made");
+    assert!(!dir.path().join("w").exists());
+
+    // A failure of the run is written to the report as JSON.
+    let report = dir.path().join("r.json");
+    let out = run(gitinit()
+        .args(["clone", &url.replace("basic", "nope")])
+        .arg(dir.path().join("w"))
+        .arg("--report")
+        .arg(&report)
+        .args(["--revision", "no-such-branch"]));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(v["exit_code"], out.code, "{v}");
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("repository not found"),
+        "{v}"
+    );
+    assert_eq!(v["url"], url.replace("basic", "nope"));
+    assert_eq!(v["revision"], "no-such-branch");
+    // Invalid input is reported too.
+    let out = run(gitinit()
+        .args(["clone", "--depth", "1", "--flags", "--depth 2", &url])
+        .arg(dir.path().join("w"))
+        .arg("--report")
+        .arg(&report));
+    assert_eq!(out.code, 2);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(v["exit_code"], 2, "{v}");
+}
