@@ -263,3 +263,40 @@ fn an_unwritable_report_fails_before_the_network_and_a_failure_is_reported() {
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(v["exit_code"], 2, "{v}");
 }
+
+#[test]
+fn a_rerun_accepts_another_spelling_of_the_url_and_says_what_it_discarded() {
+    let fx = fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("w");
+    let path = fx.repo("basic.git").display().to_string();
+    ok(&run(gitinit().args(["clone", &path]).arg(&dest)));
+    for other in [format!("{path}/"), format!("file://{path}")] {
+        let out = run(gitinit().args(["clone", &other]).arg(&dest));
+        ok(&out);
+        assert!(!out.stderr.contains("discarded"), "{}", out.stderr);
+    }
+    // Another repository is still refused.
+    let out = run(gitinit()
+        .args(["clone"])
+        .arg(fx.repo("deep.git"))
+        .arg(&dest));
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("another repository"), "{}", out.stderr);
+
+    // What the job changed is put back, with a warning that counts it.
+    let tracked = git_out(&dest, &["ls-files"]);
+    let tracked = tracked.lines().next().unwrap();
+    std::fs::write(dest.join(tracked), "edited\n").unwrap();
+    std::fs::write(dest.join("untracked.txt"), "new").unwrap();
+    let out = run(gitinit().args(["clone", &path]).arg(&dest));
+    ok(&out);
+    assert!(
+        out.stderr
+            .contains("1 modified file(s) reset and 1 untracked file(s)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dest.join("untracked.txt").exists());
+    assert_eq!(head(&dest), fx.sha("c3"));
+}
