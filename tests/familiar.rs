@@ -300,3 +300,52 @@ fn a_rerun_accepts_another_spelling_of_the_url_and_says_what_it_discarded() {
     assert!(!dest.join("untracked.txt").exists());
     assert_eq!(head(&dest), fx.sha("c3"));
 }
+
+/// A server whose repository lost an object: upload-pack dies with `fatal: unable to read …`.
+/// That is the repository's fault (exit 4, not retried), and the remote's own words are in the
+/// error line, not only at `-v`.
+#[test]
+fn a_broken_repository_on_the_server_is_exit_4_with_the_remotes_message() {
+    let root = tempfile::tempdir().unwrap();
+    let bare = root.path().join("broken.git");
+    let work = root.path().join("work");
+    let git = |dir: &Path, args: &[&str]| {
+        let st = common::git(dir).args(args).status().unwrap();
+        assert!(st.success(), "git {args:?}");
+    };
+    std::fs::create_dir(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("a.txt"), "the lost blob\n").unwrap();
+    git(&work, &["add", "a.txt"]);
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "one",
+        ],
+    );
+    git(
+        root.path(),
+        &["clone", "-q", "--bare", "work", "broken.git"],
+    );
+    let blob = git_out(&work, &["rev-parse", "HEAD:a.txt"]);
+    std::fs::remove_file(bare.join("objects").join(&blob[..2]).join(&blob[2..])).unwrap();
+
+    let http = HttpServer::start_at(root.path());
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(gitinit()
+        .args(["clone", &http.http_url("public/broken.git")])
+        .arg(dir.path().join("w")));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let last = out.stderr.lines().last().unwrap();
+    assert!(last.contains("remote: fatal:"), "{}", out.stderr);
+    assert!(last.contains(&blob), "{}", out.stderr);
+    assert!(!out.stderr.contains("retrying"), "{}", out.stderr);
+    assert_eq!(http.count_requests("POST"), 1, "not retried");
+}
