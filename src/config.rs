@@ -112,6 +112,8 @@ pub struct Config {
     /// Between two progress lines off a terminal (5 s; `GITINIT_PROGRESS_INTERVAL_MS`, a knob
     /// for tests).
     pub progress_interval: Duration,
+    /// A live progress bar on a terminal: with text logs only.
+    pub progress_bar: bool,
     /// Git LFS after the checkout.
     pub lfs: crate::lfs::Options,
     /// Warnings decided while resolving, logged once logging is up.

@@ -65,7 +65,10 @@ pub fn resolve(
     if url.is_local() && !Path::new(&url.path).exists() {
         return Err(Error::RepoNotFound {
             url: url.to_string(),
-            detail: "no such path".into(),
+            detail: match looks_like_a_host(&url_text) {
+                Some(https) => format!("no such path; did you mean {https}?"),
+                None => "no such path".into(),
+            },
         });
     }
     let flag_values = if conn.flags.is_empty() {
@@ -196,10 +199,25 @@ pub fn resolve(
             .and_then(|v| v.trim().parse().ok())
             .map(Duration::from_millis)
             .unwrap_or(Duration::from_secs(5)),
+        progress_bar: conn.log_format == crate::cli::LogFormat::Text,
         ssh,
         warnings,
         flags,
     })
+}
+
+/// `github.com/org/repo`, written without a scheme, is a local path to git; when no such path
+/// exists it was most likely meant as `https://github.com/org/repo`.
+fn looks_like_a_host(input: &str) -> Option<String> {
+    let input = input.trim();
+    let (host, rest) = input.split_once('/')?;
+    let is_host = host.contains('.')
+        && !host.starts_with('.')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    (is_host && !rest.is_empty() && !input.contains("://"))
+        .then(|| format!("https://{}", crate::remote_url::redact_input(input)))
 }
 
 /// `--report`: `-` is stdout, anything else a file (relative to `cwd`).
@@ -320,8 +338,18 @@ fn resolve_ssh(
             .into(),
     };
     let read = |path: &Path, what: &str| {
-        std::fs::read_to_string(path)
-            .map_err(|e| auth(format!("cannot read {what} {}: {e}", path.display())))
+        std::fs::read_to_string(path).map_err(|e| {
+            let detail = format!("cannot read {what} {}: {e}", path.display());
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                Error::Auth {
+                    url: "the SSH key".into(),
+                    detail,
+                    hint: "This is a file permission problem, not a wrong key: the container's user cannot read it. Mount the secret readable by that user (defaultMode: 0440 with the pod's fsGroup, or runAsUser the file's owner)".into(),
+                }
+            } else {
+                auth(detail)
+            }
+        })
     };
     let ssh_path = env("POLYAXON_SSH_PATH")
         .filter(|p| !p.trim().is_empty())
@@ -338,7 +366,8 @@ fn resolve_ssh(
         let named = env("POLYAXON_SSH_PRIVATE_KEY").filter(|n| !n.trim().is_empty());
         let candidates: Vec<String> = match named {
             Some(n) => vec![n.trim().to_string()],
-            None => ["id_ed25519", "id_ecdsa", "id_rsa"]
+            // Then git-sync's `ssh` and the `ssh-privatekey` of a Kubernetes SSH-auth secret.
+            None => ["id_ed25519", "id_ecdsa", "id_rsa", "ssh", "ssh-privatekey"]
                 .map(String::from)
                 .to_vec(),
         };
@@ -565,6 +594,24 @@ mod tests {
         let cfg = resolve_with(&args, &[], dir.path()).unwrap();
         assert_eq!(cfg.proxy, None);
         assert_eq!(cfg.io_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_ssh_path_also_finds_git_syncs_and_kubernetes_key_names() {
+        for name in ["ssh", "ssh-privatekey"] {
+            let dir = tempfile::tempdir().unwrap();
+            let st = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.path().join(name))
+                .status()
+                .unwrap();
+            assert!(st.success());
+            let args = ["clone", "--url", "git@h.example.com:o/r.git", "--dest", "w"];
+            let path = dir.path().to_str().unwrap();
+            let cfg = resolve_with(&args, &[("POLYAXON_SSH_PATH", path)], dir.path()).unwrap();
+            let key = cfg.ssh.unwrap().key.unwrap();
+            assert!(key.source.ends_with(name), "{}", key.source);
+        }
     }
 
     #[test]

@@ -349,3 +349,93 @@ fn a_broken_repository_on_the_server_is_exit_4_with_the_remotes_message() {
     assert!(!out.stderr.contains("retrying"), "{}", out.stderr);
     assert_eq!(http.count_requests("POST"), 1, "not retried");
 }
+
+/// On a terminal, `--log-format json` prints JSON lines only: no progress bar between them.
+#[test]
+fn json_logs_on_a_terminal_draw_no_progress_bar() {
+    let fx = fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let shell_cmd = |extra: &str, dest: &str| {
+        format!(
+            "{} clone {} {} {extra}",
+            env!("CARGO_BIN_EXE_gitinit"),
+            fx.repo("basic.git").display(),
+            dir.path().join(dest).display()
+        )
+    };
+    // `script` gives the run a pseudo-terminal.
+    let on_tty = |cmd: String| {
+        let out = run(std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]));
+        assert_eq!(out.code, 0, "{}", out.stdout);
+        out.stdout
+    };
+    let text = on_tty(shell_cmd("", "text"));
+    assert!(text.contains("checkout ["), "a bar is drawn: {text}");
+    let json = on_tty(shell_cmd("--log-format json", "json"));
+    for line in json
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.is_empty())
+    {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line:?}"
+        );
+    }
+}
+
+#[test]
+fn a_schemeless_host_and_path_gets_did_you_mean_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(gitinit()
+        .current_dir(dir.path())
+        .args(["clone", "github.com/org/repo", "w"]));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("did you mean https://github.com/org/repo?"),
+        "{}",
+        out.stderr
+    );
+    let out = run(gitinit()
+        .current_dir(dir.path())
+        .args(["clone", "no/such/dir", "w"]));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(!out.stderr.contains("did you mean"), "{}", out.stderr);
+}
+
+/// A secret mounted root-owned 0400 cannot be read by the image's uid 65532: that is a file
+/// permission problem, and the message says so instead of asking for the key.
+#[test]
+fn an_unreadable_ssh_key_is_called_a_permission_problem() {
+    if !nix_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_ed25519");
+    std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o400)).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = run(std::process::Command::new("setpriv")
+        .args(["--reuid=65532", "--regid=65532", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_gitinit"))
+        .args([
+            "clone",
+            "ssh://git@127.0.0.1:1/r.git",
+            "/tmp/never",
+            "--ssh-key",
+        ])
+        .arg(&key));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("permission problem"), "{}", out.stderr);
+    assert!(out.stderr.contains("fsGroup"), "{}", out.stderr);
+}
+
+fn nix_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}

@@ -109,7 +109,11 @@ impl<'a> Session<'a> {
     pub fn new(cfg: &'a Config, quiet: bool) -> Self {
         Session {
             cfg,
-            progress: RefCell::new(Progress::new(quiet, cfg.progress_interval)),
+            progress: RefCell::new(Progress::new(
+                quiet,
+                cfg.progress_interval,
+                cfg.progress_bar,
+            )),
             received_bytes: Cell::new(0),
             auth_failure: RefCell::new(None),
             remote_said: RefCell::new(vec![]),
