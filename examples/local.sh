@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Debugging on a laptop: the same run as the init container, with debug logs and the JSON result.
+# Needs gitinit on PATH (`cargo install --path . --locked`), or GITINIT=path/to/gitinit:
+#   GITINIT=target/debug/gitinit URL=https://github.com/org/repo ./examples/local.sh
 #   URL=https://github.com/org/repo REVISION=main ./examples/local.sh
 #   POLYAXON_GIT_CREDENTIALS=user:token URL=https://bitbucket.org/org/private ./examples/local.sh
 set -euo pipefail

@@ -19,8 +19,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Clone (or update) the repository at the revision into --dest.
-    Clone(CloneArgs),
+    /// Clone (or update) the repository at the revision into --dest (or `clone URL DIR`, as git).
+    Clone(CloneCmd),
     /// Verify URL, credentials and revision without writing anything; print the commit SHA and ref.
     Check(ConnArgs),
     /// Drop-in for Polyaxon's init container: `initializer git --repo-path P --url U ...`.
@@ -39,6 +39,22 @@ pub enum InitializerKind {
     Git(CloneArgs),
 }
 
+/// `clone`: its options, and git's positional spelling `gitinit clone URL [DIR]` (not offered by
+/// `initializer git`, whose arguments are Polyaxon's).
+#[derive(Debug, Args)]
+pub struct CloneCmd {
+    #[command(flatten)]
+    pub args: CloneArgs,
+
+    /// The repository, as `git clone URL`: the same as --url.
+    #[arg(value_name = "URL")]
+    pub repository: Option<String>,
+
+    /// The destination, as `git clone URL DIR`: the same as --dest.
+    #[arg(value_name = "DIR", requires = "repository")]
+    pub directory: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct CloneArgs {
     #[command(flatten)]
@@ -54,8 +70,20 @@ pub struct CloneArgs {
     pub dest: Option<PathBuf>,
 
     /// Allow emptying a non-empty destination that holds something else (its contents only; the directory itself stays).
-    #[arg(long, env = "GITINIT_CLEAN")]
+    #[arg(long, env = "GITINIT_CLEAN", value_parser = EnvBool)]
     pub clean: bool,
+
+    /// Shallow clone of N commits: the same as the flag `--depth N`.
+    #[arg(long, env = "GITINIT_DEPTH", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub depth: Option<u32>,
+
+    /// Submodules: recursive (as the flag --recurse-submodules), shallow (plus --shallow-submodules) or off (the default).
+    #[arg(long, env = "GITINIT_SUBMODULES", value_enum, value_name = "MODE")]
+    pub submodules: Option<SubmodulesMode>,
+
+    /// Write the files commit, url and committer-date there (Tekton's git-clone results; no trailing newline).
+    #[arg(long, env = "GITINIT_RESULTS_DIR", value_name = "DIR")]
+    pub results_dir: Option<PathBuf>,
 
     /// Git LFS: auto (default) replaces each LFS pointer of the checkout by its file; off keeps the pointers (as GIT_LFS_SKIP_SMUDGE=1).
     #[arg(long, env = "GITINIT_LFS", value_enum, value_name = "MODE")]
@@ -71,6 +99,16 @@ pub struct CloneArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SubmodulesMode {
+    /// Every submodule, nested ones too, at its recorded commit.
+    Recursive,
+    /// The same, each fetched at depth 1.
+    Shallow,
+    /// No submodules.
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LfsMode {
     /// Replace the pointers by their objects.
     Auto,
@@ -81,11 +119,16 @@ pub enum LfsMode {
 #[derive(Debug, Args)]
 pub struct ConnArgs {
     /// Repository: https://, http://, ssh://, git@host:org/repo.git, git://, file:// or a local path.
-    #[arg(long, env = "GITINIT_URL")]
+    #[arg(long, visible_alias = "repo", env = "GITINIT_URL")]
     pub url: Option<String>,
 
     /// Branch, tag, commit SHA (full, or 7+ hex digits) or full ref (refs/pull/1/head); default: the remote's default branch.
-    #[arg(long, env = "GITINIT_REVISION", value_name = "REV")]
+    #[arg(
+        long,
+        visible_aliases = ["branch", "ref"],
+        env = "GITINIT_REVISION",
+        value_name = "REV"
+    )]
     pub revision: Option<String>,
 
     /// Git-style flags: a JSON list ('["--depth 1","--recurse-submodules"]') or a string ("--depth 1"). Repeatable.
@@ -118,7 +161,7 @@ pub struct ConnArgs {
     pub known_hosts: Option<PathBuf>,
 
     /// Do not verify SSH host keys (logged as an insecure warning).
-    #[arg(long)]
+    #[arg(long, env = "GITINIT_INSECURE_SKIP_HOST_KEY_CHECK", value_parser = EnvBool)]
     pub insecure_skip_host_key_check: bool,
 
     /// Extra trusted CA bundle (PEM) for HTTPS, e.g. a self-hosted GitLab or Bitbucket.
@@ -158,6 +201,39 @@ pub enum LogFormat {
     Json,
 }
 
+/// The value of a boolean option's env var, as people write it: `1/0`, `yes/no`, `true/false`, in
+/// any case. A switch on the command line takes no value, so a value that is none of these came
+/// from the env var, which the error names (clap's own error named the switch).
+#[derive(Debug, Clone, Copy)]
+pub struct EnvBool;
+
+impl clap::builder::TypedValueParser for EnvBool {
+    type Value = bool;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<bool, clap::Error> {
+        let text = value.to_string_lossy();
+        match text.trim().to_ascii_lowercase().as_str() {
+            "1" | "yes" | "true" => Ok(true),
+            "0" | "no" | "false" => Ok(false),
+            _ => {
+                let var = arg
+                    .and_then(|a| a.get_env())
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "the env var".into());
+                Err(clap::Error::raw(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("{var}=`{text}` is not a boolean: write 1 or 0, yes or no, true or false (any case)\n"),
+                ))
+            }
+        }
+    }
+}
+
 /// The clap command, with env values hidden from `--help` at every depth (a URL in GITINIT_URL
 /// may hold a token): `initializer git` as much as `clone`, and any subcommand added later.
 pub fn command(version: String) -> clap::Command {
@@ -180,10 +256,18 @@ impl Command {
     pub fn conn(&self) -> &ConnArgs {
         match self {
             Command::Check(c) => c,
-            Command::Clone(c)
+            Command::Clone(CloneCmd { args: c, .. })
             | Command::Initializer(InitializerArgs {
                 kind: InitializerKind::Git(c),
             }) => &c.conn,
+        }
+    }
+
+    /// `gitinit clone URL [DIR]`: the positional repository and destination, if given.
+    pub fn positional(&self) -> (Option<&str>, Option<&std::path::Path>) {
+        match self {
+            Command::Clone(c) => (c.repository.as_deref(), c.directory.as_deref()),
+            _ => (None, None),
         }
     }
 
@@ -191,7 +275,7 @@ impl Command {
     pub fn clone_args(&self) -> Option<&CloneArgs> {
         match self {
             Command::Check(_) => None,
-            Command::Clone(c)
+            Command::Clone(CloneCmd { args: c, .. })
             | Command::Initializer(InitializerArgs {
                 kind: InitializerKind::Git(c),
             }) => Some(c),

@@ -85,6 +85,8 @@ pub struct Config {
     /// `--connection` name, as a label.
     pub connection: Option<String>,
     pub report: Option<ReportTarget>,
+    /// `--results-dir`: Tekton's result files (`clone` only).
+    pub results_dir: Option<PathBuf>,
     /// HTTPS credentials (from the URL's user-info, or the environment).
     pub credentials: Option<Credentials>,
     /// Extra CA bundle for HTTPS.
@@ -110,6 +112,8 @@ pub struct Config {
     /// Between two progress lines off a terminal (5 s; `GITINIT_PROGRESS_INTERVAL_MS`, a knob
     /// for tests).
     pub progress_interval: Duration,
+    /// A live progress bar on a terminal: with text logs only.
+    pub progress_bar: bool,
     /// Git LFS after the checkout.
     pub lfs: crate::lfs::Options,
     /// Warnings decided while resolving, logged once logging is up.

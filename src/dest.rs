@@ -64,7 +64,11 @@ fn inspect(dest: &Path, url: &RepoUrl) -> Result<State> {
                 .find_remote("origin")
                 .ok()
                 .and_then(|r| r.url().ok().map(str::to_string));
-            if managed && origin.as_deref() == Some(url.to_string().as_str()) {
+            let same = origin.as_deref().is_some_and(|o| {
+                o == url.to_string()
+                    || RepoUrl::parse(o, dest).is_ok_and(|o| o.same_repository(url))
+            });
+            if managed && same {
                 return Ok(State::Ours);
             }
             return Ok(State::Foreign(match origin {

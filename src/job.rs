@@ -98,26 +98,103 @@ fn submodules(w: &mut Work<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Runs the command `cli` asked for; the error is the one failure of the run.
+/// Runs the command `cli` asked for; the error is the one failure of the run. With
+/// `--report FILE`, a failure is written there too (SPEC §15).
 pub fn run(cli: &Cli) -> Result<()> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
-    let cfg = crate::resolve::resolve(&cli.command, &cwd, &|k| std::env::var(k).ok())?;
+    let cfg = match crate::resolve::resolve(&cli.command, &cwd, &|k| std::env::var(k).ok()) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            let target = crate::resolve::report_target(cli.command.conn(), &cwd);
+            report_failure(target.as_ref(), &e, None);
+            return Err(e);
+        }
+    };
+    let result = execute(cli, &cfg);
+    if let Err(e) = &result {
+        report_failure(cfg.report.as_ref(), e, Some(&cfg));
+    }
+    result
+}
+
+/// `{"error": …, "exit_code": N, …}` in the `--report` file; a file that cannot be written is
+/// already the failure being reported.
+fn report_failure(target: Option<&ReportTarget>, e: &Error, cfg: Option<&Config>) {
+    if let Some(ReportTarget::File(p)) = target {
+        let failure = crate::report::Failure {
+            error: e.to_string(),
+            exit_code: e.exit_code() as u8,
+            url: cfg.map(|c| c.url.to_string()),
+            revision: cfg.and_then(|c| c.revision_text.clone()),
+        };
+        let _ = std::fs::write(p, format!("{}\n", failure.to_json()));
+    }
+}
+
+/// Where the results go must be writable before anything is fetched: a report that cannot be
+/// written after a ten-minute clone is a wasted run.
+fn check_outputs(cfg: &Config) -> Result<()> {
+    if let Some(ReportTarget::File(p)) = &cfg.report {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(p)
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "--report {}: cannot write it: {e} (give a writable path, or '-' for stdout)",
+                    p.display()
+                ))
+            })?;
+    }
+    if let Some(d) = &cfg.results_dir {
+        std::fs::create_dir_all(d)
+            .and_then(|()| tempfile::tempfile_in(d).map(drop))
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "--results-dir {}: cannot write there: {e} (give a writable directory, e.g. Tekton's /tekton/results)",
+                    d.display()
+                ))
+            })?;
+    }
+    Ok(())
+}
+
+/// Tekton's git-clone results: `commit`, `url`, `committer-date` (`%ct`), no trailing newline.
+fn write_results(dir: &Path, report: &Report, committer_secs: i64) -> Result<()> {
+    for (name, value) in [
+        ("commit", report.commit.clone()),
+        ("url", report.url.clone()),
+        ("committer-date", committer_secs.to_string()),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, value).map_err(|e| {
+            Error::invalid(format!(
+                "--results-dir: cannot write {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+fn execute(cli: &Cli, cfg: &Config) -> Result<()> {
     for w in &cfg.warnings {
         warn!("{w}");
     }
+    check_outputs(cfg)?;
     git::setup(cfg.io_timeout)?;
     let conn = cli.command.conn();
     if let Some(t) = cfg.timeout {
         crate::process::start_watchdog(t, conn.log_format);
     }
     let quiet = conn.quiet || cfg.flags.quiet;
-    let session = Session::new(&cfg, quiet);
+    let session = Session::new(cfg, quiet);
     let started = Instant::now();
     let report = match &cli.command {
-        Command::Clone(_) | Command::Initializer(_) => clone(&cfg, &session, started)?,
+        Command::Clone(_) | Command::Initializer(_) => clone(cfg, &session, started)?,
         Command::Check(_) => {
-            let r = check(&cfg, &session, started)?;
+            let r = check(cfg, &session, started)?;
             let mut out = std::io::stdout().lock();
             let _ = match &r.reference {
                 Some(name) => writeln!(out, "{}\t{name}", r.commit),
@@ -126,7 +203,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             r
         }
     };
-    deliver_report(&report, &cfg, conn.verbose > 0 || cfg.flags.verbose)
+    deliver_report(&report, cfg, conn.verbose > 0 || cfg.flags.verbose)
 }
 
 fn deliver_report(report: &Report, cfg: &Config, verbose: bool) -> Result<()> {
@@ -185,6 +262,10 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
     };
     guard.complete()?;
     let repo = guard.repo();
+    let committed = repo
+        .find_commit(fetched.commit)
+        .map(|c| c.committer().when())
+        .map_err(|e| Error::Internal(format!("the commit just checked out: {}", e.message())))?;
     let report = Report {
         url: cfg.url.to_string(),
         revision: cfg.revision_text.clone(),
@@ -197,7 +278,14 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         received_bytes: s.received_bytes.get(),
         lfs,
         connection: cfg.connection.clone(),
+        committer_date: Some(crate::report::iso8601(
+            committed.seconds(),
+            committed.offset_minutes(),
+        )),
     };
+    if let Some(dir) = &cfg.results_dir {
+        write_results(dir, &report, committed.seconds())?;
+    }
     let stage_ms = |name: &str| {
         STAGES
             .iter()
@@ -262,5 +350,6 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         received_bytes: s.received_bytes.get(),
         lfs: None,
         connection: cfg.connection.clone(),
+        committer_date: None,
     })
 }

@@ -16,8 +16,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// `quiet` silences progress entirely; `interval`: between two log lines off a terminal.
-    pub fn new(quiet: bool, interval: Duration) -> Self {
+    /// `quiet` silences progress entirely; `interval`: between two log lines off a terminal;
+    /// `bar`: a live bar is allowed on a terminal (not with `--log-format json`, whose every
+    /// line must be one JSON object).
+    pub fn new(quiet: bool, interval: Duration, bar: bool) -> Self {
         let tty = std::io::stderr().is_terminal();
         Progress {
             bar: None,
@@ -26,7 +28,7 @@ impl Progress {
             phase: "",
             enabled: !quiet,
         }
-        .with_tty(tty && !quiet)
+        .with_tty(tty && bar && !quiet)
     }
 
     fn with_tty(mut self, tty: bool) -> Self {

@@ -187,6 +187,43 @@ impl RepoUrl {
         self.scheme == Scheme::File
     }
 
+    /// Whether `other` names the same repository under another spelling: host name case, the
+    /// scheme's default port, a trailing `/`, `.git` or not, scp-like or `ssh://`, the default
+    /// SSH user `git`. A rerun compares the checkout's origin with this (SPEC §15).
+    pub fn same_repository(&self, other: &RepoUrl) -> bool {
+        self.identity() == other.identity()
+    }
+
+    fn identity(&self) -> (Scheme, String, Option<u16>, String, String) {
+        let default_port = match self.scheme {
+            Scheme::Https => Some(443),
+            Scheme::Http => Some(80),
+            Scheme::Ssh => Some(22),
+            Scheme::Git => Some(9418),
+            Scheme::File => None,
+        };
+        let path = self.path.trim_end_matches('/');
+        let path = path
+            .strip_suffix(".git")
+            .unwrap_or(path)
+            .trim_end_matches('/');
+        let path = match self.scheme {
+            Scheme::Ssh => path.trim_start_matches('/'),
+            _ => path,
+        };
+        let user = match self.scheme {
+            Scheme::Ssh => self.ssh_user.clone().unwrap_or_else(|| "git".into()),
+            _ => String::new(),
+        };
+        (
+            self.scheme,
+            self.host_str().to_ascii_lowercase(),
+            self.port.filter(|p| Some(*p) != default_port),
+            user,
+            path.to_string(),
+        )
+    }
+
     /// The host as credentials and known_hosts name it (`host` or `[host]:port`).
     pub fn host_str(&self) -> &str {
         self.host.as_deref().unwrap_or_default()
@@ -269,6 +306,51 @@ mod tests {
         );
         assert_eq!(p("rel/repo").unwrap().to_string(), "/work/rel/repo");
         assert_eq!(p("/abs/repo").unwrap().to_string(), "/abs/repo");
+    }
+
+    #[test]
+    fn the_same_repository_under_other_spellings() {
+        let same = |a: &str, b: &str| p(a).unwrap().same_repository(&p(b).unwrap());
+        for (a, b) in [
+            (
+                "https://github.com/org/repo",
+                "https://github.com/org/repo.git",
+            ),
+            (
+                "https://github.com/org/repo.git",
+                "https://GitHub.com/org/repo/",
+            ),
+            (
+                "https://github.com/org/repo",
+                "https://github.com:443/org/repo",
+            ),
+            (
+                "https://u:t@github.com/org/repo",
+                "https://github.com/org/repo",
+            ),
+            (
+                "git@github.com:org/repo.git",
+                "ssh://git@github.com:22/org/repo",
+            ),
+            ("/srv/repo.git", "file:///srv/repo/"),
+        ] {
+            assert!(same(a, b), "{a} {b}");
+        }
+        for (a, b) in [
+            (
+                "https://github.com/org/repo",
+                "https://github.com/org/other",
+            ),
+            ("https://github.com/org/repo", "http://github.com/org/repo"),
+            (
+                "https://github.com/org/repo",
+                "https://github.com:8443/org/repo",
+            ),
+            ("https://github.com/org/repo", "https://gitlab.com/org/repo"),
+            ("https://github.com/org/Repo", "https://github.com/org/repo"),
+        ] {
+            assert!(!same(a, b), "{a} {b}");
+        }
     }
 
     #[test]

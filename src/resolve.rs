@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{CloneArgs, Command, ConnArgs};
+use crate::cli::{CloneArgs, Command, ConnArgs, SubmodulesMode};
 use crate::config::{
     Config, CredentialStore, HostKeys, ReportTarget, SshConfig, SshKey, CREDENTIALS_ENV,
     CREDENTIALS_STORE_ENV,
@@ -33,9 +33,28 @@ pub fn resolve(
         }
         None => None,
     };
-    let url_text = conn
-        .url
-        .clone()
+    let (url_arg, dest_arg) = command.positional();
+    if let (Some(a), Some(b)) = (url_arg, conn.url.as_deref()) {
+        if a != b {
+            return Err(Error::invalid(format!(
+                "the repository is given twice, as `{}` and as --url (or GITINIT_URL) `{}`: give it once",
+                crate::remote_url::redact_input(a),
+                crate::remote_url::redact_input(b)
+            )));
+        }
+    }
+    if let (Some(a), Some(b)) = (dest_arg, clone.and_then(|c| c.dest.as_deref())) {
+        if a != b {
+            return Err(Error::invalid(format!(
+                "the destination is given twice, as `{}` and as --dest (or GITINIT_DEST) `{}`: give it once",
+                a.display(),
+                b.display()
+            )));
+        }
+    }
+    let url_text = url_arg
+        .map(str::to_string)
+        .or_else(|| conn.url.clone())
         .or_else(|| from_catalog.as_ref().map(|c| c.url.clone()))
         .ok_or_else(|| {
             Error::invalid(
@@ -46,7 +65,10 @@ pub fn resolve(
     if url.is_local() && !Path::new(&url.path).exists() {
         return Err(Error::RepoNotFound {
             url: url.to_string(),
-            detail: "no such path".into(),
+            detail: match looks_like_a_host(&url_text) {
+                Some(https) => format!("no such path; did you mean {https}?"),
+                None => "no such path".into(),
+            },
         });
     }
     let flag_values = if conn.flags.is_empty() {
@@ -65,7 +87,10 @@ pub fn resolve(
         .connection
         .clone()
         .or_else(|| from_catalog.as_ref().map(|c| c.name.clone()));
-    let flags = flags::parse(&flag_values)?;
+    let mut flags = flags::parse(&flag_values)?;
+    if let Some(c) = clone {
+        apply_clone_spellings(c, &mut flags)?;
+    }
     let mut warnings = flags.warnings.clone();
 
     // SPEC §9: --revision beats -b/--branch in the flags.
@@ -115,17 +140,19 @@ pub fn resolve(
     let dest = match clone {
         None => None,
         Some(c) => {
-            let d = c.dest.clone().ok_or_else(|| {
-                Error::invalid("no destination given: pass --dest DIR (or GITINIT_DEST)")
-            })?;
+            let d = dest_arg
+                .map(Path::to_path_buf)
+                .or_else(|| c.dest.clone())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "no destination given: pass --dest DIR (or GITINIT_DEST), or write `gitinit clone URL DIR`",
+                    )
+                })?;
             Some(if d.is_absolute() { d } else { cwd.join(d) })
         }
     };
 
-    let report = conn.report.as_deref().map(|r| match r {
-        "-" => ReportTarget::Stdout,
-        path => ReportTarget::File(cwd.join(path)),
-    });
+    let report = report_target(conn, cwd);
 
     let ca_file = conn.ca_file.as_ref().map(|p| cwd.join(p));
     if let Some(ca) = &ca_file {
@@ -151,6 +178,9 @@ pub fn resolve(
         depth,
         connection,
         report,
+        results_dir: clone
+            .and_then(|c| c.results_dir.as_ref())
+            .map(|d| cwd.join(d)),
         credentials,
         ca_file,
         timeout,
@@ -169,10 +199,62 @@ pub fn resolve(
             .and_then(|v| v.trim().parse().ok())
             .map(Duration::from_millis)
             .unwrap_or(Duration::from_secs(5)),
+        progress_bar: conn.log_format == crate::cli::LogFormat::Text,
         ssh,
         warnings,
         flags,
     })
+}
+
+/// `github.com/org/repo`, written without a scheme, is a local path to git; when no such path
+/// exists it was most likely meant as `https://github.com/org/repo`.
+fn looks_like_a_host(input: &str) -> Option<String> {
+    let input = input.trim();
+    let (host, rest) = input.split_once('/')?;
+    let is_host = host.contains('.')
+        && !host.starts_with('.')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    (is_host && !rest.is_empty() && !input.contains("://"))
+        .then(|| format!("https://{}", crate::remote_url::redact_input(input)))
+}
+
+/// `--report`: `-` is stdout, anything else a file (relative to `cwd`).
+pub fn report_target(conn: &ConnArgs, cwd: &Path) -> Option<ReportTarget> {
+    conn.report.as_deref().map(|r| match r {
+        "-" => ReportTarget::Stdout,
+        path => ReportTarget::File(cwd.join(path)),
+    })
+}
+
+/// `--depth N` and `--submodules MODE` are the flags `--depth N` and `--recurse-submodules`
+/// (`--shallow-submodules`) spelled as options: given both ways they must agree.
+fn apply_clone_spellings(c: &CloneArgs, flags: &mut flags::Flags) -> Result<()> {
+    match (c.depth, flags.depth) {
+        (Some(o), Some(f)) if o != f => {
+            return Err(Error::invalid(format!(
+                "--depth {o} and the flag `--depth {f}` disagree: give the depth once"
+            )))
+        }
+        (Some(o), _) => flags.depth = Some(o),
+        _ => {}
+    }
+    match c.submodules {
+        Some(SubmodulesMode::Off) if flags.recurse_submodules => {
+            return Err(Error::invalid(
+                "--submodules off and the flag `--recurse-submodules` disagree: give one of them",
+            ))
+        }
+        Some(SubmodulesMode::Off) => flags.shallow_submodules = false,
+        Some(SubmodulesMode::Recursive) => flags.recurse_submodules = true,
+        Some(SubmodulesMode::Shallow) => {
+            flags.recurse_submodules = true;
+            flags.shallow_submodules = true;
+        }
+        None => {}
+    }
+    Ok(())
 }
 
 /// `--lfs` (or `GITINIT_LFS`) beats `GIT_LFS_SKIP_SMUDGE`, git-lfs's own switch.
@@ -256,8 +338,18 @@ fn resolve_ssh(
             .into(),
     };
     let read = |path: &Path, what: &str| {
-        std::fs::read_to_string(path)
-            .map_err(|e| auth(format!("cannot read {what} {}: {e}", path.display())))
+        std::fs::read_to_string(path).map_err(|e| {
+            let detail = format!("cannot read {what} {}: {e}", path.display());
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                Error::Auth {
+                    url: "the SSH key".into(),
+                    detail,
+                    hint: "This is a file permission problem, not a wrong key: the container's user cannot read it. Mount the secret readable by that user (defaultMode: 0440 with the pod's fsGroup, or runAsUser the file's owner)".into(),
+                }
+            } else {
+                auth(detail)
+            }
+        })
     };
     let ssh_path = env("POLYAXON_SSH_PATH")
         .filter(|p| !p.trim().is_empty())
@@ -274,7 +366,8 @@ fn resolve_ssh(
         let named = env("POLYAXON_SSH_PRIVATE_KEY").filter(|n| !n.trim().is_empty());
         let candidates: Vec<String> = match named {
             Some(n) => vec![n.trim().to_string()],
-            None => ["id_ed25519", "id_ecdsa", "id_rsa"]
+            // Then git-sync's `ssh` and the `ssh-privatekey` of a Kubernetes SSH-auth secret.
+            None => ["id_ed25519", "id_ecdsa", "id_rsa", "ssh", "ssh-privatekey"]
                 .map(String::from)
                 .to_vec(),
         };
@@ -501,6 +594,24 @@ mod tests {
         let cfg = resolve_with(&args, &[], dir.path()).unwrap();
         assert_eq!(cfg.proxy, None);
         assert_eq!(cfg.io_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_ssh_path_also_finds_git_syncs_and_kubernetes_key_names() {
+        for name in ["ssh", "ssh-privatekey"] {
+            let dir = tempfile::tempdir().unwrap();
+            let st = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.path().join(name))
+                .status()
+                .unwrap();
+            assert!(st.success());
+            let args = ["clone", "--url", "git@h.example.com:o/r.git", "--dest", "w"];
+            let path = dir.path().to_str().unwrap();
+            let cfg = resolve_with(&args, &[("POLYAXON_SSH_PATH", path)], dir.path()).unwrap();
+            let key = cfg.ssh.unwrap().key.unwrap();
+            assert!(key.source.ends_with(name), "{}", key.source);
+        }
     }
 
     #[test]

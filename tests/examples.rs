@@ -105,3 +105,68 @@ fn the_ci_smoke_script_passes_against_a_local_server() {
         .env("DEST", dir.path().join("none"));
     assert_ne!(run(&mut cmd).code, 0);
 }
+
+/// Every pod of the manifests passes the Kubernetes "restricted" Pod Security profile: seccomp
+/// `RuntimeDefault`, non-root, no privilege escalation, every capability dropped — for each
+/// container, init or main, set on it or inherited from the pod.
+#[test]
+fn manifests_pass_the_restricted_pod_security_profile() {
+    for file in ["job.yaml", "pod.yaml", "polyaxon.yaml"] {
+        let text = std::fs::read_to_string(examples().join(file)).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let spec = if doc["kind"] == "Job" {
+            &doc["spec"]["template"]["spec"]
+        } else {
+            &doc["spec"]
+        };
+        let pod = &spec["securityContext"];
+        for kind in ["initContainers", "containers"] {
+            for c in spec[kind].as_array().unwrap() {
+                let name = format!("{file}: {}", c["name"]);
+                let sc = &c["securityContext"];
+                let either = |key: &str| {
+                    if sc[key].is_null() {
+                        pod[key].clone()
+                    } else {
+                        sc[key].clone()
+                    }
+                };
+                assert_eq!(
+                    either("seccompProfile")["type"],
+                    "RuntimeDefault",
+                    "{name}: seccompProfile"
+                );
+                assert_eq!(either("runAsNonRoot"), true, "{name}: runAsNonRoot");
+                assert_ne!(either("runAsUser"), 0, "{name}: runAsUser 0");
+                assert_eq!(
+                    sc["allowPrivilegeEscalation"], false,
+                    "{name}: allowPrivilegeEscalation"
+                );
+                assert_eq!(
+                    sc["capabilities"]["drop"],
+                    serde_json::json!(["ALL"]),
+                    "{name}: capabilities.drop"
+                );
+            }
+        }
+    }
+}
+
+/// The GitHub Actions example builds the gitinit it runs: no image that nothing builds, and
+/// no distroless image (no shell) under a shell script.
+#[test]
+fn the_github_actions_example_builds_what_it_runs() {
+    let text = std::fs::read_to_string(examples().join("ci-smoke/github-actions.yml")).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let job = &doc["jobs"]["smoke"];
+    assert!(job["container"].is_null(), "no prebuilt image: {job}");
+    let runs: Vec<&str> = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    let build = runs.iter().position(|r| r.contains("cargo install"));
+    let smoke = runs.iter().position(|r| r.contains("smoke.sh"));
+    assert!(build.is_some() && build < smoke, "{runs:?}");
+}

@@ -283,6 +283,13 @@ fn unknown_and_changed_host_keys_are_trust_failures() {
     );
     s.assert_cloned(&out);
     assert!(out.stderr.contains("insecure"), "{}", out.stderr);
+    // git-sync's spelling: the env var, with a value as people write it (SPEC §15).
+    let out = s.clone(
+        &[("GITINIT_INSECURE_SKIP_HOST_KEY_CHECK", "Yes")],
+        &["--ssh-key", s.ed25519.to_str().unwrap()],
+    );
+    s.assert_cloned(&out);
+    assert!(out.stderr.contains("insecure"), "{}", out.stderr);
 }
 
 #[test]

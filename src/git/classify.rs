@@ -160,6 +160,58 @@ fn remote_fault(err: &git2::Error, url: &str) -> Option<Error> {
     None
 }
 
+/// What the remote itself said (`fatal: …` lines of its sideband) goes into the error line. A
+/// server that says it cannot read its own repository has a broken repository (exit 4): another
+/// attempt would get the same answer.
+pub fn with_remote_message(e: Error, said: &[String]) -> Error {
+    if said.is_empty() {
+        return e;
+    }
+    let remote = said
+        .iter()
+        .map(|l| format!("remote: {l}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let broken = [
+        "unable to read",
+        "bad object",
+        "corrupt",
+        "missing blob",
+        "missing tree",
+        "missing commit",
+        "loose object",
+        "bad pack",
+        "pack-objects died",
+        "did not receive expected object",
+    ];
+    let says_broken = said.iter().any(|l| {
+        let l = l.to_ascii_lowercase();
+        broken.iter().any(|m| l.contains(m))
+    });
+    match e {
+        Error::Network { url, .. } | Error::BadServer { url, .. } if says_broken => {
+            Error::BrokenRepo {
+                url,
+                detail: remote,
+            }
+        }
+        Error::Network { url, detail } => Error::Network {
+            url,
+            detail: format!("{detail} ({remote})"),
+        },
+        Error::BadServer { url, detail } => Error::BadServer {
+            url,
+            detail: format!("{detail} ({remote})"),
+        },
+        Error::BrokenRepo { url, detail } => Error::BrokenRepo {
+            url,
+            detail: format!("{detail} ({remote})"),
+        },
+        Error::Internal(detail) => Error::Internal(format!("{detail} ({remote})")),
+        e => e,
+    }
+}
+
 /// Our error for an HTTP status other than 200.
 /// `retry_after`: the header's value, if any; `sent_auth`: credentials went with the request.
 pub fn http_status(

@@ -97,6 +97,8 @@ pub struct Session<'a> {
     auth_failure: RefCell<Option<String>>,
     /// Set by the certificate callback when it refuses a host key.
     trust_failure: RefCell<Option<(String, String)>>,
+    /// The remote's own `fatal:`/`error:` lines (its sideband), for the error line.
+    remote_said: RefCell<Vec<String>>,
     cred_attempts: Cell<u32>,
     /// What the HTTP(S) transport needs, and where it leaves a typed failure.
     pub http: Arc<http::Settings>,
@@ -106,9 +108,14 @@ impl<'a> Session<'a> {
     pub fn new(cfg: &'a Config, quiet: bool) -> Self {
         Session {
             cfg,
-            progress: RefCell::new(Progress::new(quiet, cfg.progress_interval)),
+            progress: RefCell::new(Progress::new(
+                quiet,
+                cfg.progress_interval,
+                cfg.progress_bar,
+            )),
             received_bytes: Cell::new(0),
             auth_failure: RefCell::new(None),
+            remote_said: RefCell::new(vec![]),
             trust_failure: RefCell::new(None),
             cred_attempts: Cell::new(0),
             http: Arc::new(http::Settings::new(cfg, classify::auth_hint(cfg))),
@@ -166,14 +173,26 @@ impl<'a> Session<'a> {
             self.progress.borrow_mut().transfer(&p);
             true
         });
-        // Only when someone reads it: with this callback set libgit2 does not send `no-progress`,
-        // and the server streams its counting/compressing progress into the pack response.
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            cb.sideband_progress(|data| {
-                debug!(remote = %String::from_utf8_lossy(data).trim_end(), "remote says");
-                true
-            });
-        }
+        // Always: a server that fails says why only there (`fatal: unable to read …`), and that
+        // belongs in the error line. With it libgit2 does not send `no-progress`, so the server
+        // also streams its counting progress (a few hundred bytes), logged at debug.
+        cb.sideband_progress(move |data| {
+            let text = String::from_utf8_lossy(data);
+            debug!(remote = %text.trim_end(), "remote says");
+            let mut said = self.remote_said.borrow_mut();
+            for line in text.split(['\n', '\r']).map(str::trim) {
+                let l = line.to_ascii_lowercase();
+                if (l.starts_with("fatal:") || l.starts_with("error:")) && said.len() < 4 {
+                    let clean: String = line
+                        .chars()
+                        .take(300)
+                        .map(|c| if c.is_control() { '?' } else { c })
+                        .collect();
+                    said.push(crate::redact::text(&clean));
+                }
+            }
+            true
+        });
         cb
     }
 
@@ -237,6 +256,7 @@ impl<'a> Session<'a> {
         self.cred_attempts.set(0);
         *self.auth_failure.borrow_mut() = None;
         *self.trust_failure.borrow_mut() = None;
+        self.remote_said.borrow_mut().clear();
         let _ = self.http.take_failure();
     }
 
@@ -280,13 +300,15 @@ impl<'a> Session<'a> {
             };
         }
         let hint = classify::auth_hint(self.cfg);
-        classify::libgit2(
+        let said = std::mem::take(&mut *self.remote_said.borrow_mut());
+        let e = classify::libgit2(
             &err,
             &classify::Context {
                 url: &url,
                 dest: self.cfg.dest.as_deref(),
                 auth_hint: &hint,
             },
-        )
+        );
+        classify::with_remote_message(e, &said)
     }
 }

@@ -4,7 +4,7 @@
 mod fresh;
 
 use git2::build::CheckoutBuilder;
-use git2::Repository;
+use git2::{CheckoutNotificationType, Repository};
 use tracing::instrument;
 
 use super::fetch::forget_commit_ref;
@@ -66,6 +66,8 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     // What the job left where the tree needs a directory (a symlink, a file) goes first, so
     // that no write below passes through a symlink the tree did not put there.
     clear_blockers(repo, &scan).map_err(|e| cannot_write(repo, e))?;
+    // What the job changed goes without asking, as it must; but not silently.
+    let (reset, removed) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
     let mut cb = CheckoutBuilder::new();
     // Without a .gitattributes there is nothing to convert (gitinit reads no core.autocrlf), but
     // libgit2 would still look up attributes for every file: ~14 failed readlinks each.
@@ -75,6 +77,22 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     // A rerun over an old tree must end identical to a fresh clone: no leftovers.
     cb.force().remove_untracked(true).remove_ignored(true);
     cb.progress(|_path, done, total| s.progress.borrow_mut().checkout(done, total));
+    cb.notify_on(
+        CheckoutNotificationType::CONFLICT
+            | CheckoutNotificationType::DIRTY
+            | CheckoutNotificationType::UNTRACKED
+            | CheckoutNotificationType::IGNORED,
+    );
+    cb.notify(|kind, _path, _baseline, _target, _workdir| {
+        let gone = CheckoutNotificationType::UNTRACKED | CheckoutNotificationType::IGNORED;
+        let counter = if kind.intersects(gone) {
+            &removed
+        } else {
+            &reset
+        };
+        counter.set(counter.get() + 1);
+        true
+    });
     // Not `reset --hard`: libgit2's reset replaces the checkout strategy with plain FORCE,
     // which would keep untracked files.
     repo.checkout_head(Some(&mut cb)).map_err(|e| {
@@ -89,7 +107,18 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
             internal("checking out", e)
         }
     })?;
+    drop(cb);
     s.progress.borrow_mut().finish();
+    let (reset, removed) = (reset.get(), removed.get());
+    if reset + removed > 0 {
+        let dir = repo.workdir().unwrap_or(repo.path()).display().to_string();
+        tracing::warn!(
+            dest = %dir,
+            reset,
+            removed,
+            "discarded local changes in {dir}: {reset} modified file(s) reset and {removed} untracked file(s) or director(ies) removed, so the checkout matches the revision"
+        );
+    }
     forget_commit_ref(repo);
     Ok(())
 }
