@@ -1,5 +1,5 @@
 //! The command line (SPEC §1, §2). Only parsing lives here: no I/O, no decisions; those are in
-//! [`crate::config`]. Every option also reads an env var; their values are hidden from `--help`
+//! [`crate::resolve`]. Every option also reads an env var; their values are hidden from `--help`
 //! because a URL may carry a token.
 
 use std::path::PathBuf;
@@ -20,12 +20,22 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Clone (or update) the repository at the revision into --dest (or `clone URL DIR`, as git).
+    #[command(after_help = CLONE_EXAMPLES)]
     Clone(CloneCmd),
     /// Verify URL, credentials and revision without writing anything; print the commit SHA and ref.
     Check(ConnArgs),
     /// Drop-in for Polyaxon's init container: `initializer git --repo-path P --url U ...`.
     Initializer(InitializerArgs),
 }
+
+/// The end of `clone --help`: what people look for first.
+const CLONE_EXAMPLES: &str = "Examples:
+  gitinit clone https://github.com/org/repo /workspace
+  gitinit clone --url git@github.com:org/repo.git --revision v1.2.0 --dest /workspace --depth 1
+  POLYAXON_GIT_CREDENTIALS=user:token gitinit clone --url https://gitlab.example.com/org/repo --dest /workspace
+
+Exit codes: 0 done, 1 bug, 2 invalid input, 3 authentication, 4 repository not found (or
+refused), 5 revision not found, 6 network after retries, 7 destination, 8 trust (TLS, SSH host key).";
 
 #[derive(Debug, Args)]
 pub struct InitializerArgs {

@@ -87,9 +87,13 @@ fn inspect(dest: &Path, url: &RepoUrl) -> Result<State> {
                 .into_owned()
         })
         .collect();
+    let count = match entries.len() {
+        1 => "1 entry".to_string(),
+        n => format!("{n} entries"),
+    };
     Ok(State::Foreign(format!(
-        "{} entries that are not a gitinit checkout (e.g. {})",
-        entries.len(),
+        "{count} that {} not a gitinit checkout (e.g. {})",
+        if entries.len() == 1 { "is" } else { "are" },
         names.join(", ")
     )))
 }
@@ -408,6 +412,11 @@ impl Guard {
 
     pub fn repo(&self) -> &Repository {
         &self.repo
+    }
+
+    /// The destination held a checkout of ours: the run updates it.
+    pub fn is_update(&self) -> bool {
+        !self.fresh
     }
 
     /// The checkout is whole: a rerun may update it.

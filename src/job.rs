@@ -224,7 +224,13 @@ fn deliver_report(report: &Report, cfg: &Config, verbose: bool) -> Result<()> {
 fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
     let dest: &Path = cfg.dest.as_deref().expect("clone has a destination");
     let guard = dest::Guard::take(dest, &cfg.url, cfg.clean, cfg.home.as_deref())?;
-    info!(url = %cfg.url, dest = %dest.display(), revision = cfg.revision_text.as_deref().unwrap_or("(default branch)"), "cloning");
+    let revision = cfg.revision_text.as_deref().unwrap_or("(default branch)");
+    let what = if guard.is_update() {
+        "updating to"
+    } else {
+        "cloning"
+    };
+    info!(url = %cfg.url, dest = %dest.display(), revision, "{what} {revision}");
     let mut work = Work {
         cfg,
         session: s,
@@ -337,7 +343,12 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
             (fetched.commit, fetched.target.ref_name())
         }
     };
-    info!(commit = %commit, "{} resolves to {commit}", cfg.revision_text.as_deref().unwrap_or("the default branch"));
+    match cfg.revision_text.as_deref() {
+        Some(r) if commit.to_string().starts_with(&r.to_ascii_lowercase()) => {
+            info!(commit = %commit, "commit {commit} is there")
+        }
+        r => info!(commit = %commit, "{} resolves to {commit}", r.unwrap_or("the default branch")),
+    }
     Ok(Report {
         url: shown,
         revision: cfg.revision_text.clone(),

@@ -103,6 +103,24 @@ impl Progress {
         }
     }
 
+    /// The last word on a fetch: what arrived (the periodic lines may have stopped short of it).
+    pub fn fetched(&mut self, p: &git2::Progress<'_>) {
+        if !self.enabled || self.bar.is_some() || p.total_objects() == 0 {
+            return;
+        }
+        let bytes = p.received_bytes() as u64;
+        info!(
+            phase = "fetch",
+            objects = p.received_objects(),
+            total_objects = p.total_objects(),
+            bytes,
+            "received objects: {}/{}, {}",
+            p.received_objects(),
+            p.total_objects(),
+            human_bytes(bytes)
+        );
+    }
+
     pub fn checkout(&mut self, done: usize, total: usize) {
         if !self.enabled {
             return;

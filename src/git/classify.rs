@@ -304,7 +304,7 @@ pub fn auth_hint(cfg: &Config) -> String {
     if let Some(ssh) = &cfg.ssh {
         return match &ssh.key {
             None => "Give the deploy key's private key with --ssh-key FILE, GITINIT_SSH_KEY or POLYAXON_SSH_PATH".into(),
-            Some(_) => "Add this key's public half as a deploy key of this repository (read access), or give the key that is".into(),
+            Some(_) => "Add this key's public half as a deploy key of this repository (read access), or give the private key of the deploy key it already has".into(),
         };
     }
     https_hint(cfg.url.host_str(), cfg.credentials.as_ref())

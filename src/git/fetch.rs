@@ -98,7 +98,7 @@ pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
             }
         }
         _ => {
-            info!(refspecs = ?refspecs, "fetching");
+            info!(refspecs = %refspecs.join(" "), "fetching");
             fetch_refspecs(repo, conn.remote(), s, &refspecs, depth).map_err(|e| s.classify(e))?;
             match &target {
                 Target::Commit { oid, .. } => *oid,
@@ -134,6 +134,9 @@ fn fetch_refspecs(
     let result = remote.fetch(refspecs, Some(&mut fo), Some("gitinit: fetch"));
     s.received_bytes
         .set(s.received_bytes.get() + remote.stats().received_bytes() as u64);
+    if result.is_ok() {
+        s.progress.borrow_mut().fetched(&remote.stats());
+    }
     result
 }
 

@@ -99,6 +99,9 @@ pub struct Session<'a> {
     trust_failure: RefCell<Option<(String, String)>>,
     /// The remote's own `fatal:`/`error:` lines (its sideband), for the error line.
     remote_said: RefCell<Vec<String>>,
+    /// The sideband's last line so far: the server relays its stderr in whatever pieces it
+    /// read, so a line may arrive in several.
+    remote_partial: RefCell<String>,
     cred_attempts: Cell<u32>,
     /// What the HTTP(S) transport needs, and where it leaves a typed failure.
     pub http: Arc<http::Settings>,
@@ -116,6 +119,7 @@ impl<'a> Session<'a> {
             received_bytes: Cell::new(0),
             auth_failure: RefCell::new(None),
             remote_said: RefCell::new(vec![]),
+            remote_partial: RefCell::new(String::new()),
             trust_failure: RefCell::new(None),
             cred_attempts: Cell::new(0),
             http: Arc::new(http::Settings::new(cfg, classify::auth_hint(cfg))),
@@ -179,17 +183,17 @@ impl<'a> Session<'a> {
         cb.sideband_progress(move |data| {
             let text = String::from_utf8_lossy(data);
             debug!(remote = %text.trim_end(), "remote says");
-            let mut said = self.remote_said.borrow_mut();
-            for line in text.split(['\n', '\r']).map(str::trim) {
-                let l = line.to_ascii_lowercase();
-                if (l.starts_with("fatal:") || l.starts_with("error:")) && said.len() < 4 {
-                    let clean: String = line
-                        .chars()
-                        .take(300)
-                        .map(|c| if c.is_control() { '?' } else { c })
-                        .collect();
-                    said.push(crate::redact::text(&clean));
+            let mut partial = self.remote_partial.borrow_mut();
+            partial.push_str(&text);
+            // Complete lines are judged now; the last piece waits for the rest of its line.
+            if let Some(end) = partial.rfind(['\n', '\r']) {
+                let complete: String = partial.drain(..=end).collect();
+                for line in complete.split(['\n', '\r']) {
+                    self.note_remote_line(line);
                 }
+            }
+            if partial.len() > 4096 {
+                partial.clear();
             }
             true
         });
@@ -252,8 +256,24 @@ impl<'a> Session<'a> {
     }
 
     /// A new connection attempt: credentials may be offered again.
+    /// Keeps a `fatal:`/`error:` line of the remote (a few, short, redacted) for the error line.
+    fn note_remote_line(&self, line: &str) {
+        let line = line.trim();
+        let l = line.to_ascii_lowercase();
+        let mut said = self.remote_said.borrow_mut();
+        if (l.starts_with("fatal:") || l.starts_with("error:")) && said.len() < 4 {
+            let clean: String = line
+                .chars()
+                .take(300)
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+            said.push(crate::redact::text(&clean));
+        }
+    }
+
     pub fn reset_attempt(&self) {
         self.cred_attempts.set(0);
+        self.remote_partial.borrow_mut().clear();
         *self.auth_failure.borrow_mut() = None;
         *self.trust_failure.borrow_mut() = None;
         self.remote_said.borrow_mut().clear();
@@ -300,6 +320,8 @@ impl<'a> Session<'a> {
             };
         }
         let hint = classify::auth_hint(self.cfg);
+        let rest = std::mem::take(&mut *self.remote_partial.borrow_mut());
+        self.note_remote_line(&rest);
         let said = std::mem::take(&mut *self.remote_said.borrow_mut());
         let e = classify::libgit2(
             &err,
