@@ -98,17 +98,46 @@ fn submodules(w: &mut Work<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Runs the command `cli` asked for; the error is the one failure of the run.
+/// Runs the command `cli` asked for; the error is the one failure of the run. Inside a Polyaxon
+/// run, `initializer git` then reports what it checked out, or its failure line (SPEC §13);
+/// what the API answers never changes the result.
 pub fn run(cli: &Cli) -> Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let (polyaxon, notes) = crate::resolve::polyaxon(&cli.command, &env);
+    for n in &notes {
+        warn!("{n}");
+    }
+    let mut deadline = None;
+    let result = execute(cli, &env, &mut deadline);
+    if let Some(run) = &polyaxon {
+        match &result {
+            Ok(cfg) => {
+                if let Some(dest) = &cfg.dest {
+                    run.report_success(dest, &cfg.url, cfg.connection.as_deref(), deadline);
+                }
+            }
+            Err(e) => run.report_failure(&crate::process::failure_line(e), deadline),
+        }
+    }
+    result.map(drop)
+}
+
+/// Resolves and runs the command; `deadline` is when the `--timeout` watchdog fires, once known.
+fn execute(
+    cli: &Cli,
+    env: &dyn Fn(&str) -> Option<String>,
+    deadline: &mut Option<Instant>,
+) -> Result<Config> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
-    let cfg = crate::resolve::resolve(&cli.command, &cwd, &|k| std::env::var(k).ok())?;
+    let cfg = crate::resolve::resolve(&cli.command, &cwd, env)?;
     for w in &cfg.warnings {
         warn!("{w}");
     }
     git::setup(cfg.io_timeout)?;
     let conn = cli.command.conn();
     if let Some(t) = cfg.timeout {
+        *deadline = Some(Instant::now() + t);
         crate::process::start_watchdog(t, conn.log_format);
     }
     let quiet = conn.quiet || cfg.flags.quiet;
@@ -126,7 +155,9 @@ pub fn run(cli: &Cli) -> Result<()> {
             r
         }
     };
-    deliver_report(&report, &cfg, conn.verbose > 0 || cfg.flags.verbose)
+    deliver_report(&report, &cfg, conn.verbose > 0 || cfg.flags.verbose)?;
+    drop(session);
+    Ok(cfg)
 }
 
 fn deliver_report(report: &Report, cfg: &Config, verbose: bool) -> Result<()> {
