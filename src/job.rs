@@ -99,11 +99,40 @@ fn submodules(w: &mut Work<'_>) -> Result<()> {
 }
 
 /// Runs the command `cli` asked for; the error is the one failure of the run. With
-/// `--report FILE`, a failure is written there too (SPEC §15).
+/// `--report FILE`, a failure is written there too (SPEC §15). Inside a Polyaxon run,
+/// `initializer git` then reports what it checked out, or its failure line (SPEC §13); what the
+/// API answers never changes the result.
 pub fn run(cli: &Cli) -> Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let (polyaxon, notes) = crate::resolve::polyaxon(&cli.command, &env);
+    for n in &notes {
+        warn!("{n}");
+    }
+    let mut deadline = None;
+    let result = resolve_and_execute(cli, &env, &mut deadline);
+    if let Some(run) = &polyaxon {
+        match &result {
+            Ok(cfg) => {
+                if let Some(dest) = &cfg.dest {
+                    run.report_success(dest, &cfg.url, cfg.connection.as_deref(), deadline);
+                }
+            }
+            Err(e) => run.report_failure(&crate::process::failure_line(e), deadline),
+        }
+    }
+    result.map(drop)
+}
+
+/// Resolves and runs the command, writing a failure to `--report FILE`; `deadline` is when the
+/// `--timeout` watchdog fires, once known.
+fn resolve_and_execute(
+    cli: &Cli,
+    env: &dyn Fn(&str) -> Option<String>,
+    deadline: &mut Option<Instant>,
+) -> Result<Config> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
-    let cfg = match crate::resolve::resolve(&cli.command, &cwd, &|k| std::env::var(k).ok()) {
+    let cfg = match crate::resolve::resolve(&cli.command, &cwd, env) {
         Ok(cfg) => cfg,
         Err(e) => {
             let target = crate::resolve::report_target(cli.command.conn(), &cwd);
@@ -111,11 +140,13 @@ pub fn run(cli: &Cli) -> Result<()> {
             return Err(e);
         }
     };
-    let result = execute(cli, &cfg);
-    if let Err(e) = &result {
-        report_failure(cfg.report.as_ref(), e, Some(&cfg));
+    match execute(cli, &cfg, deadline) {
+        Ok(()) => Ok(cfg),
+        Err(e) => {
+            report_failure(cfg.report.as_ref(), &e, Some(&cfg));
+            Err(e)
+        }
     }
-    result
 }
 
 /// `{"error": …, "exit_code": N, …}` in the `--report` file; a file that cannot be written is
@@ -178,7 +209,7 @@ fn write_results(dir: &Path, report: &Report, committer_secs: i64) -> Result<()>
     Ok(())
 }
 
-fn execute(cli: &Cli, cfg: &Config) -> Result<()> {
+fn execute(cli: &Cli, cfg: &Config, deadline: &mut Option<Instant>) -> Result<()> {
     for w in &cfg.warnings {
         warn!("{w}");
     }
@@ -186,6 +217,7 @@ fn execute(cli: &Cli, cfg: &Config) -> Result<()> {
     git::setup(cfg.io_timeout)?;
     let conn = cli.command.conn();
     if let Some(t) = cfg.timeout {
+        *deadline = Some(Instant::now() + t);
         crate::process::start_watchdog(t, conn.log_format);
     }
     let quiet = conn.quiet || cfg.flags.quiet;

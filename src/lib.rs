@@ -17,6 +17,7 @@ pub mod git;
 pub mod job;
 pub mod lfs;
 pub mod logging;
+pub mod polyaxon;
 pub mod process;
 pub mod progress;
 pub mod proxy;

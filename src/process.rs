@@ -24,9 +24,14 @@ pub fn set_termination_log(custom: Option<PathBuf>) {
     let _ = TERMINATION_LOG.set(choice);
 }
 
+/// The one failure line (SPEC §3) of `e`, as printed on stderr and in the termination log.
+pub fn failure_line(e: &Error) -> String {
+    format!("error: {e}")
+}
+
 /// Prints the one failure line (SPEC §3), and writes it to the termination log.
 pub fn fail(e: &Error, format: LogFormat) {
-    let line = format!("error: {e}");
+    let line = failure_line(e);
     match format {
         LogFormat::Text => eprintln!("{line}"),
         LogFormat::Json => tracing::error!(exit_code = e.exit_code() as u8, "{e}"),

@@ -257,6 +257,19 @@ fn apply_clone_spellings(c: &CloneArgs, flags: &mut flags::Flags) -> Result<()> 
     Ok(())
 }
 
+/// SPEC §13: the Polyaxon run `initializer git` reports to (`None` for the other commands,
+/// outside Polyaxon, and with `POLYAXON_NO_API`), and warnings for the log. Resolved apart from
+/// [`resolve`], before it, so that a failure to resolve the options is reported too.
+pub fn polyaxon(
+    command: &Command,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Option<crate::polyaxon::Run>, Vec<String>) {
+    match command {
+        Command::Initializer(_) => crate::polyaxon::Run::from_env(env),
+        Command::Clone(_) | Command::Check(_) => (None, vec![]),
+    }
+}
+
 /// `--lfs` (or `GITINIT_LFS`) beats `GIT_LFS_SKIP_SMUDGE`, git-lfs's own switch.
 fn resolve_lfs(
     clone: Option<&CloneArgs>,

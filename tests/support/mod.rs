@@ -12,6 +12,7 @@ mod daemon;
 mod fixtures;
 mod http;
 pub mod lfs;
+pub mod polyaxon;
 mod proxy;
 pub mod sshd;
 
