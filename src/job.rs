@@ -140,6 +140,13 @@ fn resolve_and_execute(
             return Err(e);
         }
     };
+    if let Some(ReportTarget::File(p)) = &cfg.report {
+        crate::process::set_failure_report(
+            p.clone(),
+            Some(cfg.url.to_string()),
+            cfg.revision_text.clone(),
+        );
+    }
     match execute(cli, &cfg, deadline) {
         Ok(()) => Ok(cfg),
         Err(e) => {
@@ -154,7 +161,7 @@ fn resolve_and_execute(
 fn report_failure(target: Option<&ReportTarget>, e: &Error, cfg: Option<&Config>) {
     if let Some(ReportTarget::File(p)) = target {
         let failure = crate::report::Failure {
-            error: e.to_string(),
+            error: crate::process::failure_line(e),
             exit_code: e.exit_code() as u8,
             url: cfg.map(|c| c.url.to_string()),
             revision: cfg.and_then(|c| c.revision_text.clone()),

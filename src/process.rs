@@ -29,6 +29,28 @@ pub fn failure_line(e: &Error) -> String {
     format!("error: {e}")
 }
 
+/// `--report FILE` and what the run asked for: a stop (`--timeout`, a signal) writes its failure
+/// there too, as the error path does.
+static FAILURE_REPORT: OnceLock<(PathBuf, Option<String>, Option<String>)> = OnceLock::new();
+
+/// Set once the options are resolved: the report file, the URL (as printed) and the revision.
+pub fn set_failure_report(path: PathBuf, url: Option<String>, revision: Option<String>) {
+    let _ = FAILURE_REPORT.set((path, url, revision));
+}
+
+/// `{"error": "<the failure line>", "exit_code": N, ...}` in the report file, if there is one.
+pub fn write_failure_report(line: &str, exit_code: u8) {
+    if let Some((path, url, revision)) = FAILURE_REPORT.get() {
+        let failure = crate::report::Failure {
+            error: line.to_string(),
+            exit_code,
+            url: url.clone(),
+            revision: revision.clone(),
+        };
+        let _ = std::fs::write(path, format!("{}\n", failure.to_json()));
+    }
+}
+
 /// Prints the one failure line (SPEC §3), and writes it to the termination log.
 pub fn fail(e: &Error, format: LogFormat) {
     let line = failure_line(e);
@@ -94,6 +116,7 @@ pub fn handle_signals(format: LogFormat) {
                 LogFormat::Json => tracing::error!(signal = name, "interrupted by {name}"),
             }
             write_termination_log(&line);
+            write_failure_report(&line, (128 + sig) as u8);
             crate::dest::clean_on_stop();
             std::process::exit(128 + sig);
         }
@@ -112,6 +135,7 @@ pub fn start_watchdog(limit: Duration, format: LogFormat) {
             ),
         };
         fail(&e, format);
+        write_failure_report(&failure_line(&e), e.exit_code() as u8);
         crate::dest::clean_on_stop();
         std::process::exit(e.exit_code() as i32);
     });

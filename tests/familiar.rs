@@ -439,3 +439,62 @@ fn nix_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// A run stopped by `--timeout` or SIGTERM writes its failure to `--report FILE` too: the failure
+/// line as printed, and the exit code.
+#[test]
+fn a_stop_writes_its_failure_to_the_report_file() {
+    use common::{Fault, FaultProxy};
+    let http = HttpServer::start();
+    let proxy = FaultProxy::start(http.http_port, Fault::Stall);
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+    };
+    let out = run(gitinit()
+        .args([
+            "clone",
+            "--timeout",
+            "2s",
+            "--url",
+            &proxy.url("public/basic.git"),
+        ])
+        .arg("--dest")
+        .arg(dir.path().join("t"))
+        .arg("--report")
+        .arg(&report));
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    let v = read();
+    assert_eq!(v["exit_code"], 6, "{v}");
+    let line = v["error"].as_str().unwrap();
+    assert!(
+        line.starts_with("error: ") && line.contains("--timeout"),
+        "{v}"
+    );
+    assert_eq!(out.stderr.lines().last(), Some(line), "the line as printed");
+
+    std::fs::remove_file(&report).unwrap();
+    let mut child = gitinit()
+        .args(["clone", "--url", &proxy.url("public/basic.git")])
+        .arg("--dest")
+        .arg(dir.path().join("s"))
+        .arg("--report")
+        .arg(&report)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while proxy.connections.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(std::time::Instant::now() < deadline, "no connection");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    let v = read();
+    assert_eq!(v["exit_code"], 143, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("SIGTERM"), "{v}");
+}
