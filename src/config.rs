@@ -67,38 +67,14 @@ pub enum ReportTarget {
     File(PathBuf),
 }
 
+/// Where a repository is and how to reach it: all the git layer's transports need (a
+/// submodule gets its own, derived from its superproject's).
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Remote {
     /// The repository, validated; prints without credentials.
     pub url: RepoUrl,
-    /// The revision as the user wrote it (for the report), if any.
-    pub revision_text: Option<String>,
-    /// What the revision means before asking the remote.
-    pub revision: Revision,
-    /// Where the working tree goes (`clone` only).
-    pub dest: Option<PathBuf>,
-    /// The git-style flags, resolved.
-    pub flags: Flags,
-    /// Shallow depth actually used (None for full history, and for local sources, which
-    /// libgit2 cannot fetch shallowly).
-    pub depth: Option<u32>,
-    /// `--connection` name, as a label.
-    pub connection: Option<String>,
-    pub report: Option<ReportTarget>,
-    /// `--results-dir`: Tekton's result files (`clone` only).
-    pub results_dir: Option<PathBuf>,
     /// HTTPS credentials (from the URL's user-info, or the environment).
     pub credentials: Option<Credentials>,
-    /// Extra CA bundle for HTTPS.
-    pub ca_file: Option<PathBuf>,
-    /// Whole-run limit.
-    pub timeout: Option<Duration>,
-    /// How long a connection may stay silent before it is cut (and retried).
-    pub io_timeout: Duration,
-    /// Retries after the first attempt for transient failures.
-    pub retries: u32,
-    /// Allow emptying a destination that holds something else.
-    pub clean: bool,
     /// SSH key and host-key trust (only for ssh URLs).
     pub ssh: Option<SshConfig>,
     /// The HTTP(S) proxy this URL goes through, from HTTPS_PROXY/HTTP_PROXY/NO_PROXY.
@@ -107,6 +83,51 @@ pub struct Config {
     pub proxy_env: crate::proxy::ProxyEnv,
     /// The `POLYAXON_GIT_CREDENTIALS_STORE` file, read once, for submodules on other hosts.
     pub credentials_store: Option<CredentialStore>,
+    /// Extra CA bundle for HTTPS.
+    pub ca_file: Option<PathBuf>,
+    /// Verify TLS certificates (`-c http.sslVerify=false` turns it off).
+    pub ssl_verify: bool,
+    /// How long a connection may stay silent before it is cut (and retried).
+    pub io_timeout: Duration,
+}
+
+/// What to fetch: the revision, how much history, which other refs.
+#[derive(Debug, Clone)]
+pub struct Want {
+    /// What the revision means before asking the remote.
+    pub revision: Revision,
+    /// The revision as the user wrote it (for the report), if any.
+    pub revision_text: Option<String>,
+    /// Shallow depth actually used (None for full history, and for local sources, which
+    /// libgit2 cannot fetch shallowly).
+    pub depth: Option<u32>,
+    /// `--no-single-branch`: every branch too.
+    pub all_branches: bool,
+    /// `--no-tags`.
+    pub no_tags: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the repository is and how to reach it.
+    pub remote: Remote,
+    /// What to fetch from it.
+    pub want: Want,
+    /// Where the working tree goes (`clone` only).
+    pub dest: Option<PathBuf>,
+    /// The git-style flags, resolved.
+    pub flags: Flags,
+    /// `--connection` name, as a label.
+    pub connection: Option<String>,
+    pub report: Option<ReportTarget>,
+    /// `--results-dir`: Tekton's result files (`clone` only).
+    pub results_dir: Option<PathBuf>,
+    /// Whole-run limit.
+    pub timeout: Option<Duration>,
+    /// Retries after the first attempt for transient failures.
+    pub retries: u32,
+    /// Allow emptying a destination that holds something else.
+    pub clean: bool,
     /// The home directory, which `--clean` never empties.
     pub home: Option<PathBuf>,
     /// Between two progress lines off a terminal (5 s; `GITINIT_PROGRESS_INTERVAL_MS`, a knob

@@ -11,7 +11,7 @@ use git2::Repository;
 use tracing::{info, warn};
 
 use crate::cli::{Cli, Command};
-use crate::config::{Config, ReportTarget};
+use crate::config::{Config, Remote, ReportTarget, Want};
 use crate::dest;
 use crate::error::{Error, Result};
 use crate::git::{self, Fetched, Session};
@@ -93,7 +93,25 @@ fn lfs(w: &mut Work<'_>) -> Result<()> {
 fn submodules(w: &mut Work<'_>) -> Result<()> {
     if w.cfg.flags.recurse_submodules {
         // Each stage of each submodule retries on its own.
-        w.submodules = git::submodule::update(w.repo, w.cfg, w.session, "", &each_submodule)?;
+        let parent = w.cfg;
+        // A submodule's run: the top configuration with the submodule's remote and target.
+        let each = |repo: &Repository, remote: &Remote, want: &Want, session: &Session| {
+            let cfg = Config {
+                remote: remote.clone(),
+                want: want.clone(),
+                ..parent.clone()
+            };
+            each_submodule(repo, &cfg, session)
+        };
+        w.submodules = git::submodule::update(
+            w.repo,
+            &parent.remote,
+            &parent.want,
+            parent.flags.shallow_submodules,
+            w.session,
+            "",
+            &each,
+        )?;
     }
     Ok(())
 }
@@ -114,7 +132,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         match &result {
             Ok(cfg) => {
                 if let Some(dest) = &cfg.dest {
-                    run.report_success(dest, &cfg.url, cfg.connection.as_deref(), deadline);
+                    run.report_success(dest, &cfg.remote.url, cfg.connection.as_deref(), deadline);
                 }
             }
             Err(e) => run.report_failure(&crate::process::failure_line(e), deadline),
@@ -143,8 +161,8 @@ fn resolve_and_execute(
     if let Some(ReportTarget::File(p)) = &cfg.report {
         crate::process::set_failure_report(
             p.clone(),
-            Some(cfg.url.to_string()),
-            cfg.revision_text.clone(),
+            Some(cfg.remote.url.to_string()),
+            cfg.want.revision_text.clone(),
         );
     }
     match execute(cli, &cfg, deadline) {
@@ -163,8 +181,8 @@ fn report_failure(target: Option<&ReportTarget>, e: &Error, cfg: Option<&Config>
         let failure = crate::report::Failure {
             error: crate::process::failure_line(e),
             exit_code: e.exit_code() as u8,
-            url: cfg.map(|c| c.url.to_string()),
-            revision: cfg.and_then(|c| c.revision_text.clone()),
+            url: cfg.map(|c| c.remote.url.to_string()),
+            revision: cfg.and_then(|c| c.want.revision_text.clone()),
         };
         let _ = std::fs::write(p, format!("{}\n", failure.to_json()));
     }
@@ -221,14 +239,15 @@ fn execute(cli: &Cli, cfg: &Config, deadline: &mut Option<Instant>) -> Result<()
         warn!("{w}");
     }
     check_outputs(cfg)?;
-    git::setup(cfg.io_timeout)?;
+    git::setup(cfg.remote.io_timeout)?;
     let conn = cli.command.conn();
     if let Some(t) = cfg.timeout {
         *deadline = Some(Instant::now() + t);
         crate::process::start_watchdog(t, conn.log_format);
     }
     let quiet = conn.quiet || cfg.flags.quiet;
-    let session = Session::new(cfg, quiet);
+    let progress = crate::progress::Progress::new(quiet, cfg.progress_interval, cfg.progress_bar);
+    let session = Session::new(&cfg.remote, &cfg.want, cfg.dest.as_deref(), progress);
     let started = Instant::now();
     let report = match &cli.command {
         Command::Clone(_) | Command::Initializer(_) => clone(cfg, &session, started)?,
@@ -262,14 +281,18 @@ fn deliver_report(report: &Report, cfg: &Config, verbose: bool) -> Result<()> {
 
 fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
     let dest: &Path = cfg.dest.as_deref().expect("clone has a destination");
-    let guard = dest::Guard::take(dest, &cfg.url, cfg.clean, cfg.home.as_deref())?;
-    let revision = cfg.revision_text.as_deref().unwrap_or("(default branch)");
+    let guard = dest::Guard::take(dest, &cfg.remote.url, cfg.clean, cfg.home.as_deref())?;
+    let revision = cfg
+        .want
+        .revision_text
+        .as_deref()
+        .unwrap_or("(default branch)");
     let what = if guard.is_update() {
         "updating to"
     } else {
         "cloning"
     };
-    info!(url = %cfg.url, dest = %dest.display(), revision, "{what} {revision}");
+    info!(url = %cfg.remote.url, dest = %dest.display(), revision, "{what} {revision}");
     let mut work = Work {
         cfg,
         session: s,
@@ -312,12 +335,16 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         .map(|c| c.committer().when())
         .map_err(|e| Error::Internal(format!("the commit just checked out: {}", e.message())))?;
     let report = Report {
-        url: cfg.url.to_string(),
-        revision: cfg.revision_text.clone(),
+        url: cfg.remote.url.to_string(),
+        revision: cfg.want.revision_text.clone(),
         commit: fetched.commit.to_string(),
         reference: fetched.target.ref_name(),
         shallow: repo.is_shallow(),
-        depth: if repo.is_shallow() { cfg.depth } else { None },
+        depth: if repo.is_shallow() {
+            cfg.want.depth
+        } else {
+            None
+        },
         submodules,
         duration_ms: started.elapsed().as_millis() as u64,
         received_bytes: s.received_bytes.get(),
@@ -357,9 +384,9 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
 /// that is no branch or tag tip can only be proven by fetching it, into a temporary repository
 /// that is removed afterwards.
 fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
-    let shown = cfg.url.to_string();
+    let shown = cfg.remote.url.to_string();
     let adv = retrying(cfg.retries, || git::fetch::ls_remote(s))?;
-    let target = adv.resolve(&cfg.revision, &shown)?;
+    let target = adv.resolve(&cfg.want.revision, &shown)?;
     let from_adv = match &target {
         Target::Commit { tip: Some(_), oid } => Some(*oid),
         t => t.ref_name().and_then(|name| adv.peeled(&name)),
@@ -382,7 +409,7 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
             (fetched.commit, fetched.target.ref_name())
         }
     };
-    match cfg.revision_text.as_deref() {
+    match cfg.want.revision_text.as_deref() {
         Some(r) if commit.to_string().starts_with(&r.to_ascii_lowercase()) => {
             info!(commit = %commit, "commit {commit} is there")
         }
@@ -390,7 +417,7 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
     }
     Ok(Report {
         url: shown,
-        revision: cfg.revision_text.clone(),
+        revision: cfg.want.revision_text.clone(),
         commit: commit.to_string(),
         reference,
         shallow: false,

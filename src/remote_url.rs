@@ -74,7 +74,10 @@ impl fmt::Display for RepoUrl {
                     host.to_string()
                 };
                 let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
-                write!(f, "{name}://{user}{host}{port}{}", self.path)
+                // `ssh://host/~user/repo` keeps its path as `~user/repo`, as git does: the slash
+                // before it belongs to the URL.
+                let slash = if self.path.starts_with('/') { "" } else { "/" };
+                write!(f, "{name}://{user}{host}{port}{slash}{}", self.path)
             }
         }
     }
@@ -299,6 +302,11 @@ mod tests {
         assert_eq!(u.port, Some(7999));
         assert_eq!(u.to_string(), "ssh://git@host.example:7999/proj/repo.git");
 
+        // A home-relative path keeps the slash that introduces it.
+        assert_eq!(
+            p("ssh://h/~u/r.git").unwrap().to_string(),
+            "ssh://h/~u/r.git"
+        );
         assert_eq!(p("git://h/r.git").unwrap().scheme, Scheme::Git);
         assert_eq!(
             p("file:///srv/r.git").unwrap().to_string(),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::cli::{CloneArgs, Command, ConnArgs, SubmodulesMode};
 use crate::config::{
-    Config, CredentialStore, HostKeys, ReportTarget, SshConfig, SshKey, CREDENTIALS_ENV,
-    CREDENTIALS_STORE_ENV,
+    Config, CredentialStore, HostKeys, Remote, ReportTarget, SshConfig, SshKey, Want,
+    CREDENTIALS_ENV, CREDENTIALS_STORE_ENV,
 };
 use crate::credentials::Credentials;
 use crate::error::{Error, Result};
@@ -170,29 +170,38 @@ pub fn resolve(
         }
     }
 
+    let io_timeout = match env("GITINIT_IO_TIMEOUT").filter(|v| !v.trim().is_empty()) {
+        Some(v) => parse_duration(v.trim())?,
+        None => Duration::from_secs(60),
+    };
     Ok(Config {
-        url,
-        revision_text,
-        revision,
+        remote: Remote {
+            url,
+            credentials,
+            ssh,
+            proxy,
+            proxy_env,
+            credentials_store,
+            ca_file,
+            ssl_verify: flags.ssl_verify,
+            io_timeout,
+        },
+        want: Want {
+            revision,
+            revision_text,
+            depth,
+            all_branches: flags.all_branches,
+            no_tags: flags.no_tags,
+        },
         dest,
-        depth,
         connection,
         report,
         results_dir: clone
             .and_then(|c| c.results_dir.as_ref())
             .map(|d| cwd.join(d)),
-        credentials,
-        ca_file,
         timeout,
-        io_timeout: match env("GITINIT_IO_TIMEOUT").filter(|v| !v.trim().is_empty()) {
-            Some(v) => parse_duration(v.trim())?,
-            None => Duration::from_secs(60),
-        },
         retries: conn.retries,
         clean: clone.is_some_and(|c| c.clean),
-        proxy,
-        proxy_env,
-        credentials_store,
         home: env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
         lfs: resolve_lfs(clone, env)?,
         progress_interval: env("GITINIT_PROGRESS_INTERVAL_MS")
@@ -200,7 +209,6 @@ pub fn resolve(
             .map(Duration::from_millis)
             .unwrap_or(Duration::from_secs(5)),
         progress_bar: conn.log_format == crate::cli::LogFormat::Text,
-        ssh,
         warnings,
         flags,
     })
@@ -498,10 +506,13 @@ mod tests {
         let base = ["clone", "--connections", cat, "--dest", "w"];
         // The catalog alone: its URL, revision and flags.
         let cfg = resolve_with(&base, &[], dir.path()).unwrap();
-        assert_eq!(cfg.url.to_string(), "https://git.example.com/org/repo.git");
-        assert_eq!(cfg.revision_text.as_deref(), Some("feature"));
-        assert_eq!(cfg.depth, Some(3));
-        assert!(cfg.flags.no_tags);
+        assert_eq!(
+            cfg.remote.url.to_string(),
+            "https://git.example.com/org/repo.git"
+        );
+        assert_eq!(cfg.want.revision_text.as_deref(), Some("feature"));
+        assert_eq!(cfg.want.depth, Some(3));
+        assert!(cfg.want.no_tags);
         assert_eq!(cfg.connection.as_deref(), Some("repo1"));
         assert_eq!(cfg.dest, Some(dir.path().join("w")));
         // Options replace each of them; flags replace the catalog's flags as a whole.
@@ -515,11 +526,14 @@ mod tests {
             "--depth 1",
         ]);
         let cfg = resolve_with(&args, &[], dir.path()).unwrap();
-        assert_eq!(cfg.url.to_string(), "https://other.example.com/x.git");
-        assert_eq!(cfg.revision_text.as_deref(), Some("v2"));
-        assert_eq!(cfg.depth, Some(1));
+        assert_eq!(
+            cfg.remote.url.to_string(),
+            "https://other.example.com/x.git"
+        );
+        assert_eq!(cfg.want.revision_text.as_deref(), Some("v2"));
+        assert_eq!(cfg.want.depth, Some(1));
         assert!(
-            !cfg.flags.no_tags,
+            !cfg.want.no_tags,
             "the catalog's flags are replaced, not merged"
         );
     }
@@ -530,11 +544,11 @@ mod tests {
         let url = "https://h.example.com/r.git";
         let args = ["clone", "--url", url, "--dest", "w", "--flags", "-b dev"];
         let cfg = resolve_with(&args, &[], dir.path()).unwrap();
-        assert_eq!(cfg.revision_text.as_deref(), Some("dev"));
+        assert_eq!(cfg.want.revision_text.as_deref(), Some("dev"));
         let mut with_rev = args.to_vec();
         with_rev.extend(["--revision", "main"]);
         let cfg = resolve_with(&with_rev, &[], dir.path()).unwrap();
-        assert_eq!(cfg.revision_text.as_deref(), Some("main"));
+        assert_eq!(cfg.want.revision_text.as_deref(), Some("main"));
     }
 
     #[test]
@@ -550,7 +564,7 @@ mod tests {
             "--dest",
             "w",
         ];
-        let user = |cfg: &Config| cfg.credentials.as_ref().map(|c| c.username.clone());
+        let user = |cfg: &Config| cfg.remote.credentials.as_ref().map(|c| c.username.clone());
 
         let cfg = resolve_with(&plain, &[(CREDENTIALS_STORE_ENV, store)], dir.path()).unwrap();
         assert_eq!(user(&cfg).as_deref(), Some("stored"));
@@ -569,7 +583,7 @@ mod tests {
         ];
         let cfg = resolve_with(&in_url, &env, dir.path()).unwrap();
         assert_eq!(user(&cfg).as_deref(), Some("urluser"));
-        assert_eq!(cfg.url.to_string(), "https://h.example.com/r.git");
+        assert_eq!(cfg.remote.url.to_string(), "https://h.example.com/r.git");
 
         let mut named = plain.to_vec();
         named.extend(["--credentials-env", "MY_TOKEN"]);
@@ -579,7 +593,7 @@ mod tests {
         assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
         // A submodule on another host finds the store without reading the environment again.
         let cfg = resolve_with(&plain, &[(CREDENTIALS_STORE_ENV, store)], dir.path()).unwrap();
-        assert!(cfg.credentials_store.is_some());
+        assert!(cfg.remote.credentials_store.is_some());
     }
 
     #[test]
@@ -600,13 +614,16 @@ mod tests {
             ("GITINIT_IO_TIMEOUT", "5s"),
         ];
         let cfg = resolve_with(&args, &vars, dir.path()).unwrap();
-        assert_eq!(cfg.proxy.as_deref(), Some("http://lower:3128"));
-        assert_eq!(cfg.proxy_env.no_proxy.as_deref(), Some("other.example.com"));
+        assert_eq!(cfg.remote.proxy.as_deref(), Some("http://lower:3128"));
+        assert_eq!(
+            cfg.remote.proxy_env.no_proxy.as_deref(),
+            Some("other.example.com")
+        );
         assert_eq!(cfg.home, Some(PathBuf::from("/home/u")));
-        assert_eq!(cfg.io_timeout, Duration::from_secs(5));
+        assert_eq!(cfg.remote.io_timeout, Duration::from_secs(5));
         let cfg = resolve_with(&args, &[], dir.path()).unwrap();
-        assert_eq!(cfg.proxy, None);
-        assert_eq!(cfg.io_timeout, Duration::from_secs(60));
+        assert_eq!(cfg.remote.proxy, None);
+        assert_eq!(cfg.remote.io_timeout, Duration::from_secs(60));
     }
 
     #[test]
@@ -622,7 +639,7 @@ mod tests {
             let args = ["clone", "--url", "git@h.example.com:o/r.git", "--dest", "w"];
             let path = dir.path().to_str().unwrap();
             let cfg = resolve_with(&args, &[("POLYAXON_SSH_PATH", path)], dir.path()).unwrap();
-            let key = cfg.ssh.unwrap().key.unwrap();
+            let key = cfg.remote.ssh.unwrap().key.unwrap();
             assert!(key.source.ends_with(name), "{}", key.source);
         }
     }
@@ -642,7 +659,7 @@ mod tests {
             "--depth 1",
         ];
         let cfg = resolve_with(&args, &[], dir.path()).unwrap();
-        assert_eq!(cfg.depth, None);
+        assert_eq!(cfg.want.depth, None);
         assert!(cfg
             .warnings
             .iter()

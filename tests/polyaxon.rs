@@ -167,7 +167,9 @@ fn a_runs_lineage_and_statuses_show_what_gitinit_did() {
         ok0.stderr
     );
 
-    let r = &coderefs(&read[1])[0];
+    let refs = coderefs(&read[1]);
+    assert_eq!(refs.len(), 1, "{}\n{}", read[1], ok1.stderr);
+    let r = &refs[0];
     assert_eq!(r["summary"]["commit"], fx.sha("c2"), "{r}");
     assert_eq!(r["summary"]["branch"], "HEAD", "{r}");
 

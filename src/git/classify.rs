@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::Remote;
 use crate::credentials::Credentials;
 use crate::error::Error;
 
@@ -300,14 +300,14 @@ pub fn curl(
 }
 
 /// What to do about a refused login, in the words of the provider's own settings.
-pub fn auth_hint(cfg: &Config) -> String {
-    if let Some(ssh) = &cfg.ssh {
+pub fn auth_hint(remote: &Remote) -> String {
+    if let Some(ssh) = &remote.ssh {
         return match &ssh.key {
             None => "Give the deploy key's private key with --ssh-key FILE, GITINIT_SSH_KEY or POLYAXON_SSH_PATH".into(),
             Some(_) => "Add this key's public half as a deploy key of this repository (read access), or give the private key of the deploy key it already has".into(),
         };
     }
-    https_hint(cfg.url.host_str(), cfg.credentials.as_ref())
+    https_hint(remote.url.host_str(), remote.credentials.as_ref())
 }
 
 fn https_hint(host: &str, credentials: Option<&Credentials>) -> String {

@@ -36,7 +36,7 @@ fn advertisement(
 /// `ls-remote`: the refs of the remote, with no repository needed.
 #[instrument(skip_all)]
 pub fn ls_remote(s: &Session) -> Result<Advertisement> {
-    let url = s.cfg.url.fetch_url();
+    let url = s.remote.url.fetch_url();
     let mut remote = Remote::create_detached(url.as_str()).map_err(|e| s.classify(e))?;
     s.reset_attempt();
     let _http = s.http_scope();
@@ -48,11 +48,11 @@ pub fn ls_remote(s: &Session) -> Result<Advertisement> {
 
 /// Fetches the configured revision from a remote into `repo` and returns the commit it
 /// resolves to.
-#[instrument(skip_all, fields(url = %s.cfg.url))]
+#[instrument(skip_all, fields(url = %s.remote.url))]
 pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
-    let url = s.cfg.url.fetch_url();
-    let shown = s.cfg.url.to_string();
-    let depth = s.cfg.depth.map(|d| d as i32);
+    let url = s.remote.url.fetch_url();
+    let shown = s.remote.url.to_string();
+    let depth = s.want.depth.map(|d| d as i32);
     let mut remote = repo.remote_anonymous(&url).map_err(|e| s.classify(e))?;
     s.reset_attempt();
     let _http = s.http_scope();
@@ -60,7 +60,7 @@ pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
         .connect_auth(Direction::Fetch, Some(s.callbacks()), None)
         .map_err(|e| s.classify(e))?;
     let adv = advertisement(&conn).map_err(|e| s.classify(e))?;
-    let target = adv.resolve(&s.cfg.revision, &shown)?;
+    let target = adv.resolve(&s.want.revision, &shown)?;
     debug!(?target, "resolved the revision against the remote's refs");
 
     if let Some(commit) = already_here(repo, s, &adv, &target) {
@@ -69,7 +69,7 @@ pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
     }
 
     let mut refspecs = target.refspecs();
-    if s.cfg.flags.all_branches && !refspecs.iter().any(|r| r == ALL_BRANCHES_AND_TAGS[0]) {
+    if s.want.all_branches && !refspecs.iter().any(|r| r == ALL_BRANCHES_AND_TAGS[0]) {
         refspecs.push(ALL_BRANCHES_AND_TAGS[0].to_string());
     }
 
@@ -148,7 +148,7 @@ fn fetch_history(
     mut depth: Option<i32>,
     found: &dyn Fn(&Repository) -> Result<Option<Oid>>,
 ) -> Result<Option<Oid>> {
-    let url = s.cfg.url.fetch_url();
+    let url = s.remote.url.fetch_url();
     loop {
         let mut remote = repo.remote_anonymous(&url).map_err(|e| s.classify(e))?;
         s.reset_attempt();
@@ -186,7 +186,7 @@ fn already_here(
     adv: &Advertisement,
     target: &Target,
 ) -> Option<Oid> {
-    if s.cfg.flags.all_branches || (repo.is_shallow() && s.cfg.depth != Some(1)) {
+    if s.want.all_branches || (repo.is_shallow() && s.want.depth != Some(1)) {
         return None;
     }
     let (name, commit) = match target {

@@ -14,13 +14,13 @@ use crate::error::{Error, Result};
 use crate::revision::{Advertisement, RemoteRef, Target};
 
 pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
-    let url = s.cfg.url.to_string();
-    let src = Repository::open(&s.cfg.url.path).map_err(|e| Error::RepoNotFound {
+    let url = s.remote.url.to_string();
+    let src = Repository::open(&s.remote.url.path).map_err(|e| Error::RepoNotFound {
         url: url.clone(),
         detail: e.message().to_string(),
     })?;
     let adv = advertisement(&src).map_err(|e| internal("reading the source's refs", e))?;
-    let target = adv.resolve(&s.cfg.revision, &url)?;
+    let target = adv.resolve(&s.want.revision, &url)?;
     debug!(?target, "resolved the revision in the local repository");
     let linked = link_objects(&src.path().join("objects"), &repo.path().join("objects")).map_err(
         |e| match e {
@@ -80,11 +80,11 @@ pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
         if let Some(b) = r
             .name
             .strip_prefix("refs/heads/")
-            .filter(|_| s.cfg.flags.all_branches)
+            .filter(|_| s.want.all_branches)
         {
             set(&format!("refs/remotes/origin/{b}"), r.oid)?;
         }
-        if r.name.starts_with("refs/tags/") && !s.cfg.flags.no_tags {
+        if r.name.starts_with("refs/tags/") && !s.want.no_tags {
             set(&r.name, r.oid)?;
         }
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use git2::{CertificateCheckStatus, Cred, CredentialType, FetchOptions, RemoteCallbacks};
 use tracing::debug;
 
-use crate::config::Config;
+use crate::config::{Remote, Want};
 use crate::error::Error;
 use crate::progress::Progress;
 
@@ -80,7 +80,7 @@ pub fn set_stat(entry: &mut git2::IndexEntry, m: &std::fs::Metadata) {
 /// Fetches the configured revision into `repo`: from a local source directly ([`local`]),
 /// from a remote through libgit2 ([`fetch`]).
 pub fn fetch_into(repo: &git2::Repository, s: &Session) -> crate::error::Result<Fetched> {
-    if s.cfg.url.is_local() {
+    if s.remote.url.is_local() {
         local::fetch(repo, s)
     } else {
         fetch::fetch(repo, s)
@@ -88,7 +88,12 @@ pub fn fetch_into(repo: &git2::Repository, s: &Session) -> crate::error::Result<
 }
 
 pub struct Session<'a> {
-    pub cfg: &'a Config,
+    /// Where the repository is and how to reach it.
+    pub remote: &'a Remote,
+    /// What to fetch.
+    pub want: &'a Want,
+    /// The destination, for messages about it.
+    pub dest: Option<&'a std::path::Path>,
     pub progress: RefCell<Progress>,
     /// Bytes received by every fetch of this run.
     pub received_bytes: Cell<u64>,
@@ -108,21 +113,25 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    pub fn new(cfg: &'a Config, quiet: bool) -> Self {
+    /// One repository's session; `progress` reports on it (quiet for a submodule).
+    pub fn new(
+        remote: &'a Remote,
+        want: &'a Want,
+        dest: Option<&'a std::path::Path>,
+        progress: Progress,
+    ) -> Self {
         Session {
-            cfg,
-            progress: RefCell::new(Progress::new(
-                quiet,
-                cfg.progress_interval,
-                cfg.progress_bar,
-            )),
+            remote,
+            want,
+            dest,
+            progress: RefCell::new(progress),
             received_bytes: Cell::new(0),
             auth_failure: RefCell::new(None),
             remote_said: RefCell::new(vec![]),
             remote_partial: RefCell::new(String::new()),
             trust_failure: RefCell::new(None),
             cred_attempts: Cell::new(0),
-            http: Arc::new(http::Settings::new(cfg, classify::auth_hint(cfg))),
+            http: Arc::new(http::Settings::new(remote, classify::auth_hint(remote))),
         }
     }
 
@@ -148,7 +157,7 @@ impl<'a> Session<'a> {
         };
         let ssh_user = user_from_url.filter(|u| !u.is_empty()).unwrap_or("git");
         if allowed.contains(CredentialType::SSH_KEY) {
-            let key = self.cfg.ssh.as_ref().and_then(|s| s.key.as_ref());
+            let key = self.remote.ssh.as_ref().and_then(|s| s.key.as_ref());
             return match (key, attempt) {
                 (Some(k), 1) => {
                     debug!(user = ssh_user, source = %k.source, "offering the SSH key");
@@ -205,7 +214,7 @@ impl<'a> Session<'a> {
         let mut fo = FetchOptions::new();
         fo.remote_callbacks(self.callbacks());
         fo.update_fetchhead(false);
-        fo.download_tags(if self.cfg.flags.no_tags {
+        fo.download_tags(if self.want.no_tags {
             git2::AutotagOption::None
         } else {
             git2::AutotagOption::Auto
@@ -223,13 +232,13 @@ impl<'a> Session<'a> {
     ) -> Result<CertificateCheckStatus, git2::Error> {
         let Some(hostkey) = cert.as_hostkey() else {
             // TLS: libgit2 has verified the chain already; we only override on request.
-            return Ok(if self.cfg.flags.ssl_verify {
+            return Ok(if self.remote.ssl_verify {
                 CertificateCheckStatus::CertificatePassthrough
             } else {
                 CertificateCheckStatus::CertificateOk
             });
         };
-        let Some(ssh) = &self.cfg.ssh else {
+        let Some(ssh) = &self.remote.ssh else {
             return Ok(CertificateCheckStatus::CertificatePassthrough);
         };
         let Some(blob) = hostkey.hostkey() else {
@@ -238,7 +247,7 @@ impl<'a> Session<'a> {
                 String::new(),
             );
         };
-        let port = self.cfg.url.port.unwrap_or(22);
+        let port = self.remote.url.port.unwrap_or(22);
         match crate::ssh::verify_host_key(&ssh.host_keys, host, port, blob) {
             Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
             Err((detail, hint)) => self.trust_fail(detail, hint),
@@ -282,14 +291,14 @@ impl<'a> Session<'a> {
 
     /// Our error for a libgit2 failure of this session.
     pub fn classify(&self, err: git2::Error) -> Error {
-        let url = self.cfg.url.to_string();
+        let url = self.remote.url.to_string();
         if let Some(e) = self.http.take_failure() {
             return e;
         }
         if let Some((detail, hint)) = self.trust_failure.borrow_mut().take() {
             return Error::Trust { detail, hint };
         }
-        if let Some(key) = self.cfg.ssh.as_ref().and_then(|s| s.key.as_ref()) {
+        if let Some(key) = self.remote.ssh.as_ref().and_then(|s| s.key.as_ref()) {
             let m = err.message().to_ascii_lowercase();
             // libssh2 reports a wrong passphrase as an unreadable key format.
             if m.contains("private key")
@@ -316,10 +325,10 @@ impl<'a> Session<'a> {
             return Error::Auth {
                 url,
                 detail,
-                hint: classify::auth_hint(self.cfg),
+                hint: classify::auth_hint(self.remote),
             };
         }
-        let hint = classify::auth_hint(self.cfg);
+        let hint = classify::auth_hint(self.remote);
         let rest = std::mem::take(&mut *self.remote_partial.borrow_mut());
         self.note_remote_line(&rest);
         let said = std::mem::take(&mut *self.remote_said.borrow_mut());
@@ -327,7 +336,7 @@ impl<'a> Session<'a> {
             &err,
             &classify::Context {
                 url: &url,
-                dest: self.cfg.dest.as_deref(),
+                dest: self.dest,
                 auth_hint: &hint,
             },
         );

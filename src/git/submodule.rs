@@ -9,22 +9,26 @@ use git2::Repository;
 use tracing::info;
 
 use super::Session;
-use crate::config::{Config, CredentialStore};
+use crate::config::{CredentialStore, Remote, Want};
 use crate::credentials::Credentials;
 use crate::error::{Error, Result};
 use crate::remote_url::RepoUrl;
 use crate::report::Submodule;
 use crate::revision::Revision;
 
-/// Updates the submodules of `repo` (whose URL is `parent`), recursively; `prefix` is the path
-/// of `repo` inside the top checkout. Returns what was checked out, for the report.
-/// `stages` brings one submodule's repository to its recorded commit (the same stages as the
-/// top repository: fetch, checkout, LFS), given its configuration and session.
-pub type Stages<'a> = &'a dyn Fn(&Repository, &Config, &Session) -> Result<()>;
+/// Brings one submodule's repository to its recorded commit (the same stages as the top
+/// repository: fetch, checkout, LFS), given where it is, what to fetch, and its session.
+pub type Stages<'a> = &'a dyn Fn(&Repository, &Remote, &Want, &Session) -> Result<()>;
 
+/// Updates the submodules of `repo` (reached through `parent`), recursively; `prefix` is the
+/// path of `repo` inside the top checkout; `shallow`: `--shallow-submodules`; `parent_want`
+/// gives `--no-tags`. Returns what was
+/// checked out, for the report.
 pub fn update(
     repo: &Repository,
-    parent: &Config,
+    parent: &Remote,
+    parent_want: &Want,
+    shallow: bool,
     s: &Session,
     prefix: &str,
     stages: Stages<'_>,
@@ -77,8 +81,9 @@ pub fn update(
         // libgit2 keeps the submodule's repository under its path (git: under its name).
         let modules_dir = real_dirs(repo.path(), &Path::new("modules").join(sm.path()), false)
             .map_err(&refuse)?;
-        let cfg = sub_config(parent, url, commit).map_err(wrap)?;
-        info!(submodule = %path, url = %cfg.url, commit = %commit, "updating submodule");
+        let (remote, want) =
+            sub_target(parent, parent_want.no_tags, url, commit, shallow).map_err(wrap)?;
+        info!(submodule = %path, url = %remote.url, commit = %commit, "updating submodule");
         sm.init(false)
             .map_err(|e| wrap(internal("initialising the submodule", e)))?;
         let sub = match sm.open() {
@@ -102,19 +107,28 @@ pub fn update(
             )));
         }
         if sub.find_remote("origin").is_err() {
-            sub.remote("origin", &cfg.url.to_string())
+            sub.remote("origin", &remote.url.to_string())
                 .map_err(|e| wrap(internal("adding the submodule's origin", e)))?;
         }
-        let session = Session::new(&cfg, true);
-        stages(&sub, &cfg, &session).map_err(wrap)?;
+        let progress = crate::progress::Progress::new(true, Default::default(), false);
+        let session = Session::new(&remote, &want, s.dest, progress);
+        stages(&sub, &remote, &want, &session).map_err(wrap)?;
         s.received_bytes
             .set(s.received_bytes.get() + session.received_bytes.get());
         done.push(Submodule {
             path: path.clone(),
-            url: cfg.url.to_string(),
+            url: remote.url.to_string(),
             commit: commit.to_string(),
         });
-        done.extend(update(&sub, &cfg, s, &format!("{path}/"), stages)?);
+        done.extend(update(
+            &sub,
+            &remote,
+            &want,
+            shallow,
+            s,
+            &format!("{path}/"),
+            stages,
+        )?);
     }
     Ok(done)
 }
@@ -160,30 +174,35 @@ fn real_dirs(base: &Path, rel: &Path, create: bool) -> std::result::Result<PathB
     Ok(base.join(rel))
 }
 
-/// The submodule's own configuration: its URL and recorded commit; the parent's credentials
+/// Where the submodule is and what to fetch of it: its URL and recorded commit; the parent's credentials
 /// when it lives on the same host, else the credentials store's; depth 1 with
 /// `--shallow-submodules` (git's rule: `--depth` alone does not make submodules shallow).
-fn sub_config(parent: &Config, url: RepoUrl, commit: git2::Oid) -> Result<Config> {
-    let mut cfg = parent.clone();
+fn sub_target(
+    parent: &Remote,
+    no_tags: bool,
+    url: RepoUrl,
+    commit: git2::Oid,
+    shallow: bool,
+) -> Result<(Remote, Want)> {
+    let mut remote = parent.clone();
     let same_host = url.scheme == parent.url.scheme
         && url.host_str().eq_ignore_ascii_case(parent.url.host_str())
         && url.port == parent.url.port;
-    cfg.credentials = match (&url.credentials, same_host) {
+    remote.credentials = match (&url.credentials, same_host) {
         (Some(c), _) => Some(c.clone()),
         (None, true) => parent.credentials.clone(),
         (None, false) => from_store(&url, parent.credentials_store.as_ref()),
     };
-    cfg.proxy = crate::proxy::choose(&url, &parent.proxy_env)?;
-    cfg.depth = if parent.flags.shallow_submodules && !url.is_local() {
-        Some(1)
-    } else {
-        None
+    remote.proxy = crate::proxy::choose(&url, &parent.proxy_env)?;
+    let want = Want {
+        revision: Revision::Commit(commit),
+        revision_text: Some(commit.to_string()),
+        depth: (shallow && !url.is_local()).then_some(1),
+        all_branches: false,
+        no_tags,
     };
-    cfg.revision = Revision::Commit(commit);
-    cfg.revision_text = Some(commit.to_string());
-    cfg.flags.all_branches = false;
-    cfg.url = url;
-    Ok(cfg)
+    remote.url = url;
+    Ok((remote, want))
 }
 
 fn from_store(url: &RepoUrl, store: Option<&CredentialStore>) -> Option<Credentials> {

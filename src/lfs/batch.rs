@@ -45,7 +45,7 @@ impl Endpoint {
     pub fn find(cfg: &Config, lfsconfig: Option<&str>) -> crate::error::Result<Option<Endpoint>> {
         let configured = lfsconfig.and_then(lfs_url);
         let mut header = HashMap::new();
-        let from_ssh = match (&configured, cfg.url.scheme) {
+        let from_ssh = match (&configured, cfg.remote.url.scheme) {
             (None, Scheme::Ssh) => super::ssh::authenticate(cfg)?,
             _ => None,
         };
@@ -55,17 +55,25 @@ impl Endpoint {
                 header = answer.header;
                 answer.href.trim_end_matches('/').to_string()
             }
-            (None, None) => match cfg.url.scheme {
+            (None, None) => match cfg.remote.url.scheme {
                 Scheme::Https | Scheme::Http => {
-                    let base = cfg.url.to_string();
+                    let base = cfg.remote.url.to_string();
                     let base = base.trim_end_matches('/');
                     let dot_git = if base.ends_with(".git") { "" } else { ".git" };
                     format!("{base}{dot_git}/info/lfs")
                 }
                 Scheme::Ssh => {
-                    let path = cfg.url.path.trim_start_matches('/').trim_end_matches('/');
+                    let path = cfg
+                        .remote
+                        .url
+                        .path
+                        .trim_start_matches('/')
+                        .trim_end_matches('/');
                     let dot_git = if path.ends_with(".git") { "" } else { ".git" };
-                    format!("https://{}/{path}{dot_git}/info/lfs", cfg.url.host_str())
+                    format!(
+                        "https://{}/{path}{dot_git}/info/lfs",
+                        cfg.remote.url.host_str()
+                    )
                 }
                 Scheme::Git | Scheme::File => return Ok(None),
             },
@@ -82,14 +90,14 @@ impl Endpoint {
                 redact::url(&url)
             )));
         }
-        let same_origin = url::Url::parse(&cfg.url.fetch_url())
+        let same_origin = url::Url::parse(&cfg.remote.url.fetch_url())
             .is_ok_and(|clone| clone.origin() == parsed.origin());
         let as_repo = RepoUrl::parse(&url, Path::new("/"))?;
-        let proxy = crate::proxy::choose(&as_repo, &cfg.proxy_env)?;
+        let proxy = crate::proxy::choose(&as_repo, &cfg.remote.proxy_env)?;
         Ok(Some(Endpoint {
             url,
             credentials: if same_origin {
-                cfg.credentials.clone()
+                cfg.remote.credentials.clone()
             } else {
                 None
             },
@@ -230,13 +238,13 @@ impl<'a> Client<'a> {
     fn handle(&self, proxy: Option<&str>) -> Result<Easy, Error> {
         let mut e = crate::git::http::handle(
             proxy,
-            self.cfg.flags.ssl_verify,
-            self.cfg.ca_file.as_deref(),
-            self.cfg.io_timeout,
+            self.cfg.remote.ssl_verify,
+            self.cfg.remote.ca_file.as_deref(),
+            self.cfg.remote.io_timeout,
         )
         .map_err(|e| self.network(format!("libcurl: {e}")))?;
         // A transfer that moves nothing for the I/O timeout is cut and retried.
-        let io = self.cfg.io_timeout.max(Duration::from_secs(1));
+        let io = self.cfg.remote.io_timeout.max(Duration::from_secs(1));
         let setup = |e: &mut Easy| -> Result<(), curl::Error> {
             e.progress(false)?;
             e.low_speed_limit(1)?;
@@ -297,7 +305,7 @@ impl<'a> Client<'a> {
             status => {
                 return Err(classify::http_status(
                     &self.shown(),
-                    &classify::auth_hint(self.cfg),
+                    &classify::auth_hint(&self.cfg.remote),
                     status,
                     reply.retry_after.as_deref(),
                     self.send_auth.load(Relaxed),
@@ -346,7 +354,7 @@ impl<'a> Client<'a> {
                 &err,
                 None,
                 self.endpoint.proxy.is_some(),
-                self.cfg.io_timeout,
+                self.cfg.remote.io_timeout,
             )
         };
         let setup = |e: &mut Easy| -> Result<(), curl::Error> {
@@ -438,7 +446,7 @@ impl<'a> Client<'a> {
         let shown_href = redact::url(target.as_str());
         let proxy = RepoUrl::parse(target.as_str(), Path::new("/"))
             .ok()
-            .map(|u| crate::proxy::choose(&u, &self.cfg.proxy_env))
+            .map(|u| crate::proxy::choose(&u, &self.cfg.remote.proxy_env))
             .transpose()?
             .flatten();
         let mut e = self.handle(proxy.as_deref())?;
@@ -448,7 +456,7 @@ impl<'a> Client<'a> {
                 &err,
                 status,
                 proxy.is_some(),
-                self.cfg.io_timeout,
+                self.cfg.remote.io_timeout,
             )
         };
         let setup = |e: &mut Easy| -> Result<(), curl::Error> {

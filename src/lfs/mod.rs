@@ -193,13 +193,13 @@ fn fetch(
         .and_then(|t| t.get_path(Path::new(".lfsconfig")).ok().map(|e| e.id()))
         .and_then(|id| repo.find_blob(id).ok())
         .map(|b| String::from_utf8_lossy(b.content()).into_owned());
-    if cfg.url.is_local() && lfsconfig.as_deref().and_then(batch::lfs_url).is_none() {
+    if cfg.remote.url.is_local() && lfsconfig.as_deref().and_then(batch::lfs_url).is_none() {
         return copy_local(repo, cfg, missing, &path_of);
     }
     let Some(endpoint) = batch::Endpoint::find(cfg, lfsconfig.as_deref())? else {
         return Err(Error::invalid(format!(
             "{} holds LFS files, and gitinit downloads LFS objects only for http(s), ssh and local remotes: pass --lfs off to keep the pointers",
-            cfg.url
+            cfg.remote.url
         )));
     };
     let total: u64 = missing.iter().map(|p| p.size).sum();
@@ -296,8 +296,8 @@ fn copy_local(
     path_of: &dyn Fn(&str) -> String,
 ) -> Result<u64> {
     use sha2::{Digest, Sha256};
-    let shown = cfg.url.to_string();
-    let source = Repository::open(&cfg.url.path)
+    let shown = cfg.remote.url.to_string();
+    let source = Repository::open(&cfg.remote.url.path)
         .map(|r| r.path().join("lfs/objects"))
         .map_err(|e| Error::RepoNotFound {
             url: shown.clone(),

@@ -29,12 +29,12 @@ struct Json {
 /// What `git-lfs-authenticate` may print: a line of JSON, not a file.
 const MAX_ANSWER: u64 = 64 << 10;
 
-/// Asks the SSH server of `cfg.url`. `Ok(None)`: it has no `git-lfs-authenticate` (git-lfs
+/// Asks the SSH server of `cfg.remote.url`. `Ok(None)`: it has no `git-lfs-authenticate` (git-lfs
 /// then uses the HTTPS twin of the URL, and so do we).
 pub fn authenticate(cfg: &Config) -> Result<Option<Answer>, Error> {
-    let url = &cfg.url;
+    let url = &cfg.remote.url;
     let shown = url.to_string();
-    let Some(ssh) = &cfg.ssh else {
+    let Some(ssh) = &cfg.remote.ssh else {
         return Ok(None);
     };
     let Some(key) = &ssh.key else {
@@ -46,7 +46,7 @@ pub fn authenticate(cfg: &Config) -> Result<Option<Answer>, Error> {
         url: shown.clone(),
         detail,
     };
-    let io = cfg.io_timeout.max(Duration::from_secs(1));
+    let io = cfg.remote.io_timeout.max(Duration::from_secs(1));
     let addr = (host.trim_start_matches('[').trim_end_matches(']'), port)
         .to_socket_addrs()
         .map_err(|e| network(format!("cannot resolve {host}: {e}")))?

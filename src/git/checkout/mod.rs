@@ -33,7 +33,7 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
             .map_err(|e| internal("pointing HEAD at the branch", e))?;
     }
     let tree = commit.tree().map_err(|e| Error::UnsafeRepository {
-        url: s.cfg.url.to_string(),
+        url: s.remote.url.to_string(),
         detail: format!(
             "the tree of {} cannot be read: {}",
             commit.id(),
@@ -41,7 +41,7 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
         ),
     })?;
     let scan = super::tree::scan(repo, &tree).map_err(|detail| Error::UnsafeRepository {
-        url: s.cfg.url.to_string(),
+        url: s.remote.url.to_string(),
         detail,
     })?;
     // libgit2 rewrites only the files whose content changed; when the attributes changed, the

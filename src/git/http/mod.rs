@@ -23,7 +23,7 @@ use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Trans
 use tracing::debug;
 
 use super::classify;
-use crate::config::Config;
+use crate::config::Remote;
 use crate::credentials::{percent_decode, Credentials};
 use crate::error::Error;
 use crate::redact;
@@ -73,18 +73,18 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn new(cfg: &Config, auth_hint: String) -> Self {
+    pub fn new(remote: &Remote, auth_hint: String) -> Self {
         Settings {
-            shown_url: cfg.url.to_string(),
-            origin: url::Url::parse(&cfg.url.fetch_url())
+            shown_url: remote.url.to_string(),
+            origin: url::Url::parse(&remote.url.fetch_url())
                 .map(|u| u.origin())
                 .unwrap_or_else(|_| url::Origin::new_opaque()),
-            credentials: cfg.credentials.clone(),
+            credentials: remote.credentials.clone(),
             auth_hint,
-            proxy: cfg.proxy.clone(),
-            ssl_verify: cfg.flags.ssl_verify,
-            ca_file: cfg.ca_file.clone(),
-            io_timeout: cfg.io_timeout,
+            proxy: remote.proxy.clone(),
+            ssl_verify: remote.ssl_verify,
+            ca_file: remote.ca_file.clone(),
+            io_timeout: remote.io_timeout,
             failure: Mutex::new(None),
             nothing_to_negotiate: std::sync::atomic::AtomicBool::new(false),
         }
