@@ -1,20 +1,14 @@
 //! Every failure of libgit2, libcurl or an HTTP answer becomes an [`Error`] here, in one
-//! place, with the hints from one table: what the user can do about it. libgit2 reports most
+//! place, with the hints of [`crate::hints`]: what the user can do about it. libgit2 reports most
 //! transport failures as a class and free text, so the text is read too; the HTTP transport
 //! hands over typed failures (status, curl error) instead.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::Remote;
-use crate::credentials::Credentials;
 use crate::error::Error;
 
-/// A private CA, for certificate failures.
-pub const HINT_CA: &str =
-    "For a self-hosted server with its own CA, pass the CA bundle with --ca-file (GITINIT_CA_FILE)";
-/// Proxy failures.
-pub const HINT_PROXY: &str = "check HTTPS_PROXY / HTTP_PROXY; proxy credentials go in its URL as http://user:password@proxy:port";
+use crate::hints::{HINT_CA, HINT_PROXY};
 
 /// What a libgit2 failure is about: the repository (as printed), the destination, and what to
 /// do when the server refuses the login.
@@ -289,46 +283,15 @@ pub fn curl(
     }
     if e.is_aborted_by_callback() {
         return network(format!(
-            "no data for {} (GITINIT_IO_TIMEOUT): the server stopped answering",
-            humantime::format_duration(io_timeout)
+            "no data for {} ({}): the server stopped answering",
+            humantime::format_duration(io_timeout),
+            crate::hints::IO_TIMEOUT
         ));
     }
     if status.is_some() {
         return network(format!("the connection broke while receiving: {what}"));
     }
     network(what.to_string())
-}
-
-/// What to do about a refused login, in the words of the provider's own settings.
-pub fn auth_hint(remote: &Remote) -> String {
-    if let Some(ssh) = &remote.ssh {
-        return match &ssh.key {
-            None => "Give the deploy key's private key with --ssh-key FILE, GITINIT_SSH_KEY or POLYAXON_SSH_PATH".into(),
-            Some(_) => "Add this key's public half as a deploy key of this repository (read access), or give the private key of the deploy key it already has".into(),
-        };
-    }
-    https_hint(remote.url.host_str(), remote.credentials.as_ref())
-}
-
-fn https_hint(host: &str, credentials: Option<&Credentials>) -> String {
-    match credentials {
-        None => format!(
-            "Set {} to `username:password` or an access token that can read this repository",
-            crate::config::CREDENTIALS_ENV
-        ),
-        Some(c) => {
-            let host = host.to_ascii_lowercase();
-            if host.contains("bitbucket") && c.username.contains('@') {
-                format!("Bitbucket app passwords and API tokens need your Bitbucket username, not your email address (`{}`): find it under Personal settings > Account settings", c.username)
-            } else if host == "github.com" {
-                "Check the token: not expired, and allowed to read this repository (classic token: `repo` scope; fine-grained: Contents read on this repository)".into()
-            } else if host.contains("gitlab") {
-                "Check the token: not expired, with the `read_repository` scope, and a member of this project".into()
-            } else {
-                "Check that the username and password (or token) are right, not expired, and allowed to read this repository".into()
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -389,19 +352,5 @@ mod tests {
             "cannot extend packfile '/d/.git/objects/pack/x.pack'",
         );
         assert!(!matches!(err, Error::BrokenRepo { .. }), "{err}");
-    }
-
-    #[test]
-    fn hints_name_what_each_provider_needs() {
-        let auth_hint = https_hint;
-        let email = Credentials::parse("me@example.com:app-pass", "bitbucket.org");
-        assert!(auth_hint("bitbucket.org", email.as_ref()).contains("not your email"));
-        let user = Credentials::parse("me:app-pass", "bitbucket.org");
-        assert!(!auth_hint("bitbucket.org", user.as_ref()).contains("email"));
-        let token = Credentials::parse("ghp_x", "github.com");
-        assert!(auth_hint("github.com", token.as_ref()).contains("`repo` scope"));
-        let token = Credentials::parse("glpat-x", "gitlab.com");
-        assert!(auth_hint("gitlab.com", token.as_ref()).contains("read_repository"));
-        assert!(auth_hint("git.example.com", None).contains("POLYAXON_GIT_CREDENTIALS"));
     }
 }

@@ -131,7 +131,7 @@ impl<'a> Session<'a> {
             remote_partial: RefCell::new(String::new()),
             trust_failure: RefCell::new(None),
             cred_attempts: Cell::new(0),
-            http: Arc::new(http::Settings::new(remote, classify::auth_hint(remote))),
+            http: Arc::new(http::Settings::new(remote, crate::hints::auth(remote))),
         }
     }
 
@@ -306,7 +306,11 @@ impl<'a> Session<'a> {
                 || m.contains("passphrase")
             {
                 let detail = if key.encrypted {
-                    format!("cannot decrypt the SSH key from {}: the passphrase (GITINIT_SSH_KEY_PASSPHRASE) is wrong", key.source)
+                    format!(
+                        "cannot decrypt the SSH key from {}: the passphrase ({}) is wrong",
+                        key.source,
+                        crate::hints::SSH_PASSPHRASE
+                    )
                 } else {
                     format!(
                         "the SSH key from {} cannot be used: {}",
@@ -325,10 +329,10 @@ impl<'a> Session<'a> {
             return Error::Auth {
                 url,
                 detail,
-                hint: classify::auth_hint(self.remote),
+                hint: crate::hints::auth(self.remote),
             };
         }
-        let hint = classify::auth_hint(self.remote);
+        let hint = crate::hints::auth(self.remote);
         let rest = std::mem::take(&mut *self.remote_partial.borrow_mut());
         self.note_remote_line(&rest);
         let said = std::mem::take(&mut *self.remote_said.borrow_mut());

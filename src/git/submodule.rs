@@ -103,7 +103,10 @@ pub fn update(
         if !(same(sub.path(), &modules_dir) && sub.workdir().is_some_and(|w| same(w, &sm_dir))) {
             return Err(wrap(Error::destination(
                 &sm_dir,
-                "the submodule's .git points outside the destination's .git/modules: gitinit writes only inside --dest. Pass --clean to start afresh",
+                format!(
+                    "the submodule's .git points outside the destination's .git/modules: {}",
+                    crate::hints::START_AFRESH
+                ),
             )));
         }
         if sub.find_remote("origin").is_err() {

@@ -305,7 +305,7 @@ impl<'a> Client<'a> {
             status => {
                 return Err(classify::http_status(
                     &self.shown(),
-                    &classify::auth_hint(&self.cfg.remote),
+                    &crate::hints::auth(&self.cfg.remote),
                     status,
                     reply.retry_after.as_deref(),
                     self.send_auth.load(Relaxed),

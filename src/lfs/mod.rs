@@ -198,8 +198,9 @@ fn fetch(
     }
     let Some(endpoint) = batch::Endpoint::find(cfg, lfsconfig.as_deref())? else {
         return Err(Error::invalid(format!(
-            "{} holds LFS files, and gitinit downloads LFS objects only for http(s), ssh and local remotes: pass --lfs off to keep the pointers",
-            cfg.remote.url
+            "{} holds LFS files, and gitinit downloads LFS objects only for http(s), ssh and local remotes: {}",
+            cfg.remote.url,
+            crate::hints::LFS_OFF
         )));
     };
     let total: u64 = missing.iter().map(|p| p.size).sum();

@@ -201,7 +201,7 @@ impl Request {
             return Err(s.fail(Error::Auth {
                 url: s.shown_url.clone(),
                 detail,
-                hint: format!("If the repository moved to {theirs}, use that URL: --url {shown}"),
+                hint: crate::hints::moved(&theirs, &shown),
             }));
         }
         let path = to.path();
