@@ -19,6 +19,7 @@ the targets of issue #6, and writes JSON.
     python3 bench/bench.py --sizes huge-tree --rounds 3        # ~1 GiB checkout at depth 1
     python3 bench/bench.py --gitinit /path/to/gitinit          # that binary; implies --no-build
     python3 bench/bench.py --scenarios "cold full,local"       # only scenarios containing these
+    python3 bench/bench.py --sizes '' --repo ~/src/serde --repo ~/src/tokio   # real histories
 
 Generated repositories are cached in target/bench/repos (delete a SIZE.git there to regenerate).
 
@@ -97,6 +98,27 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def import_repo(path: str, work: Path, env) -> Path:
+    """A real history given with --repo: a bare copy served like the generated ones, `main` ten
+    commits behind its tip and `main-plus10` at the tip (the warm-rerun-after-new-commits case
+    then fetches real commits)."""
+    name = Path(path.rstrip("/")).name.removesuffix(".git")
+    repo = work / f"real-{name}.git"
+    if (repo / "gen-done").exists():
+        return repo
+    shutil.rmtree(repo, ignore_errors=True)
+    sh(["git", "clone", "-q", "--bare", "--no-local", path, str(repo)], env)
+    tip = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    sh(["git", "-C", str(repo), "update-ref", "refs/heads/main-plus10", tip], env)
+    sh(["git", "-C", str(repo), "update-ref", "refs/heads/main", f"{tip}~10"], env)
+    sh(["git", "-C", str(repo), "symbolic-ref", "HEAD", "refs/heads/main"], env)
+    for k in ["uploadpack.allowReachableSHA1InWant", "uploadpack.allowTipSHA1InWant"]:
+        sh(["git", "-C", str(repo), "config", k, "true"], env)
+    (repo / "gen-done").write_text("")
+    return repo
 
 
 def make_repo(size: str, work: Path, env) -> Path:
@@ -232,7 +254,9 @@ def check_targets(rows) -> list:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="small,medium")
+    ap.add_argument("--sizes", default="small,medium", help="generated sizes; '' for none (with --repo)")
+    ap.add_argument("--repo", action="append", default=[], metavar="PATH",
+                    help="also time this real repository (any clone or bare repository; repeatable)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--gitinit", metavar="PATH",
@@ -242,7 +266,7 @@ def main():
     ap.add_argument("--scratch", metavar="DIR", help="where the clones go (default: target/bench); e.g. a tmpfs")
     ap.add_argument("--out", default=str(ROOT / "target/bench/results.json"))
     a = ap.parse_args()
-    unknown = [s for s in a.sizes.split(",") if s not in SIZES]
+    unknown = [s for s in a.sizes.split(",") if s and s not in SIZES]
     if unknown:
         ap.error(f"unknown size {', '.join(unknown)}; known: {', '.join(SIZES)}")
     if a.gitinit:
@@ -266,9 +290,11 @@ def main():
                "results": []}
     server = Lighttpd(repos, work, env)
     try:
-        for size in a.sizes.split(","):
+        targets = [(s, None) for s in a.sizes.split(",") if s]
+        targets += [(f"real-{Path(r.rstrip('/')).name.removesuffix('.git')}", r) for r in a.repo]
+        for size, real in targets:
             t0 = time.perf_counter()
-            repo = make_repo(size, repos, env)
+            repo = import_repo(real, repos, env) if real else make_repo(size, repos, env)
             info = repo_info(repo, env)
             results["repos"][size] = info
             print(f"# {size}: generated/cached in {time.perf_counter() - t0:.1f}s, pack {info['pack_mib']:.1f} MiB, "
