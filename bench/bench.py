@@ -100,12 +100,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def real_name(path: str) -> str:
+    """`real-NAME` for a repository path; a directory called `repo` or `.git` is named by its parent."""
+    p = Path(path.rstrip("/")).resolve()
+    if p.name in ("repo", ".git"):
+        p = p.parent
+    return "real-" + p.name.removesuffix(".git").replace("+", "-")
+
+
 def import_repo(path: str, work: Path, env) -> Path:
     """A real history given with --repo: a bare copy served like the generated ones, `main` ten
     commits behind its tip and `main-plus10` at the tip (the warm-rerun-after-new-commits case
     then fetches real commits)."""
-    name = Path(path.rstrip("/")).name.removesuffix(".git")
-    repo = work / f"real-{name}.git"
+    repo = work / f"{real_name(path)}.git"
     if (repo / "gen-done").exists():
         return repo
     shutil.rmtree(repo, ignore_errors=True)
@@ -291,7 +298,7 @@ def main():
     server = Lighttpd(repos, work, env)
     try:
         targets = [(s, None) for s in a.sizes.split(",") if s]
-        targets += [(f"real-{Path(r.rstrip('/')).name.removesuffix('.git')}", r) for r in a.repo]
+        targets += [(real_name(r), r) for r in a.repo]
         for size, real in targets:
             t0 = time.perf_counter()
             repo = import_repo(real, repos, env) if real else make_repo(size, repos, env)
