@@ -73,4 +73,35 @@ mod tests {
         assert!(auth_hint("gitlab.com", token.as_ref()).contains("read_repository"));
         assert!(auth_hint("git.example.com", None).contains("POLYAXON_GIT_CREDENTIALS"));
     }
+
+    #[test]
+    fn the_ssh_login_hint_is_a_whole_sentence() {
+        let key = crate::config::SshKey {
+            private: String::new(),
+            passphrase: None,
+            source: "--ssh-key k".into(),
+            encrypted: false,
+        };
+        let remote = Remote {
+            url: crate::remote_url::RepoUrl::parse(
+                "git@h.example.com:o/r.git",
+                std::path::Path::new("/"),
+            )
+            .unwrap(),
+            credentials: None,
+            ssh: Some(crate::config::SshConfig {
+                key: Some(key),
+                host_keys: crate::config::HostKeys::Builtin,
+            }),
+            proxy: None,
+            proxy_env: Default::default(),
+            credentials_store: None,
+            ca_file: None,
+            ssl_verify: true,
+            io_timeout: std::time::Duration::from_secs(1),
+        };
+        let hint = auth(&remote);
+        assert!(!hint.ends_with("that is"), "{hint}");
+        assert!(hint.contains("deploy key"), "{hint}");
+    }
 }

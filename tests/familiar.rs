@@ -498,3 +498,81 @@ fn a_stop_writes_its_failure_to_the_report_file() {
     assert_eq!(v["exit_code"], 143, "{v}");
     assert!(v["error"].as_str().unwrap().contains("SIGTERM"), "{v}");
 }
+
+/// The cosmetic findings of issue #19, each as a user saw it.
+#[test]
+fn what_a_run_says_reads_right() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let url = http.http_url("public/basic.git");
+    let dir = tempfile::tempdir().unwrap();
+
+    // "holds 1 entries" → one entry.
+    let one = dir.path().join("one");
+    std::fs::create_dir(&one).unwrap();
+    std::fs::write(one.join("notes.txt"), "x").unwrap();
+    let out = run(gitinit().args(["clone", &url]).arg(&one));
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("holds 1 entry that is not"),
+        "{}",
+        out.stderr
+    );
+
+    // A first run clones, a rerun updates: the log says which. The fetch ends with its count.
+    let dest = dir.path().join("w");
+    let out = run(gitinit().args(["clone", &url]).arg(&dest));
+    ok(&out);
+    assert!(
+        out.stderr.contains("cloning (default branch)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("received objects: "), "{}", out.stderr);
+    let out = run(gitinit()
+        .args(["clone", "--revision", "feature", &url])
+        .arg(&dest));
+    ok(&out);
+    assert!(out.stderr.contains("updating to feature"), "{}", out.stderr);
+    assert!(!out.stderr.contains("cloning"), "{}", out.stderr);
+
+    // JSON logs: the refspecs are text, not a JSON list quoted inside JSON.
+    let out = run(gitinit()
+        .args(["clone", "--log-format", "json", &url])
+        .arg(dir.path().join("j")));
+    ok(&out);
+    let fetching = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("\"refspecs\""))
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    let v: serde_json::Value = serde_json::from_str(fetching).unwrap();
+    assert_eq!(
+        v["refspecs"], "+refs/heads/trunk:refs/remotes/origin/trunk",
+        "{v}"
+    );
+
+    // `check` of a SHA does not say "X resolves to X".
+    let sha = fx.sha("c2");
+    let out = run(gitinit().args(["check", "--url", &url, "--revision", sha]));
+    ok(&out);
+    assert!(
+        !out.stderr.contains(&format!("{sha} resolves to {sha}")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("commit {sha} is there")),
+        "{}",
+        out.stderr
+    );
+
+    // `clone --help` ends with examples and the exit codes.
+    let out = run(gitinit().args(["clone", "--help"]));
+    ok(&out);
+    assert!(
+        out.stdout.contains("Examples:") && out.stdout.contains("Exit codes:"),
+        "{}",
+        out.stdout
+    );
+}
