@@ -3,7 +3,7 @@
 not a test.
 
 A local bare repository whose `.lfsconfig` points at giftless (the LFS server of the tests,
-from the venv .ci/giftless-venv.sh builds) holds N objects of M MiB of random bytes. Each round,
+from the venv .ci/py-venv.sh builds) holds N objects of M MiB of random bytes. Each round,
 alternating the order, times:
 
   gitinit       gitinit clone of the repository (the clone, then its LFS stage)
@@ -85,7 +85,7 @@ def main():
     a = ap.parse_args()
     if not os.path.exists(a.gitinit):
         subprocess.run(["cargo", "build", "--release", "--locked"], cwd=ROOT, check=True)
-    venv = subprocess.run(["bash", os.path.join(ROOT, ".ci/giftless-venv.sh")], check=True,
+    venv = subprocess.run(["bash", os.path.join(ROOT, ".ci/py-venv.sh"), "giftless"], check=True,
                           capture_output=True, text=True).stdout.strip()
     work = tempfile.mkdtemp(prefix="gitinit-lfs-bench-", dir=a.scratch)
     home = os.path.join(work, "home")

@@ -1,11 +1,11 @@
 //! lighttpd + git-http-backend, over HTTP and HTTPS.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use tempfile::TempDir;
 
-use super::{clean_env, die_with_parent, fixtures, free_port, git_exec_path, stop, wait_for_port};
+use super::{fixtures, free_port, git_exec_path, spawn_lighttpd, stop, wait_for_port};
 
 /// lighttpd + git-http-backend: `/public/<repo>` open, `/private/<repo>` behind Basic auth
 /// (alice:`s3cr:et@/%x`, bob:`plainpass`), `/redirect/<repo>` answering 301 to `/public/`,
@@ -74,15 +74,7 @@ $SERVER["socket"] == "127.0.0.1:{https_port}" {{
             bundle = bundle.display(),
         );
         std::fs::write(d.join("lighttpd.conf"), conf).unwrap();
-        let mut cmd = Command::new("lighttpd");
-        clean_env(&mut cmd, d);
-        cmd.args(["-D", "-f"])
-            .arg(d.join("lighttpd.conf"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("stderr.log")).unwrap());
-        die_with_parent(&mut cmd);
-        let mut child = cmd
-            .spawn()
+        let mut child = spawn_lighttpd(d)
             .expect("lighttpd starts (apt-get install lighttpd lighttpd-mod-openssl)");
         wait_for_port(http_port, &mut child, "lighttpd", &d.join("stderr.log"));
         wait_for_port(

@@ -12,7 +12,7 @@
 //!   here (lighttpd forwards `Host` and `X-Forwarded-Proto`, giftless builds its links from them)
 //!   and carry their own token (a `?jwt=` for downloads, an `Authorization` header for uploads).
 //!
-//! giftless 0.6.2 runs under werkzeug's threaded server from a venv that `.ci/giftless-venv.sh`
+//! giftless 0.6.2 runs under werkzeug's threaded server from a venv that `.ci/py-venv.sh giftless`
 //! builds (PyPI, pinned; the harness runs the script itself when the venv is missing): local
 //! storage, `allow_anon:read_write`, JWT pre-authorised links, non-legacy endpoints. A small WSGI
 //! wrapper notes each request and its status as the answer starts (lighttpd's access log is
@@ -23,32 +23,6 @@
 //! errors (`"error": {"code": 404}`) only come when some of the objects exist.
 
 use super::*;
-
-/// The venv holding giftless: `$GITINIT_GIFTLESS_VENV`, else `~/.cache/gitinit-test/giftless-venv`
-/// (where `.ci/run` builds it). The script is idempotent (a stamp, a lock), so every test process
-/// runs it once: quick when the venv is there, an install from PyPI when not. It keeps the
-/// caller's environment, unlike the servers: pip needs the machine's registry settings.
-pub fn giftless_venv() -> &'static Path {
-    static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/giftless-venv.sh");
-        let mut cmd = Command::new("bash");
-        cmd.arg(&script);
-        if std::env::var_os("GITINIT_GIFTLESS_VENV").is_none() && std::env::var_os("HOME").is_none()
-        {
-            cmd.arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("giftless-venv"));
-        }
-        let out = cmd.output().expect("bash runs .ci/giftless-venv.sh");
-        assert!(
-            out.status.success(),
-            "installing giftless failed ({}; needs python3 with venv, e.g. apt-get install \
-             python3-venv, and PyPI): {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-}
 
 /// Runs giftless's Flask app under werkzeug's threaded server, behind `ProxyFix` (the links it
 /// hands out use the scheme and host the client used on lighttpd), and notes every request as
@@ -93,7 +67,7 @@ impl LfsServer {
     /// does). Stopped on Drop (also if the test panics), dies with the test process.
     pub fn start() -> LfsServer {
         let fx = fixtures();
-        let venv = giftless_venv();
+        let venv = python_venv("giftless");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for sub in ["repos", "storage", "work", "home"] {
@@ -146,7 +120,8 @@ TRANSFER_ADAPTERS:
         let mut giftless = cmd.spawn().expect("giftless's python starts");
         // Python imports Flask and friends first: give it longer than wait_for_port's 10 s on a
         // busy machine.
-        wait_long_for_port(
+        wait_for_port_within(
+            Duration::from_secs(60),
             giftless_port,
             &mut giftless,
             "giftless",
@@ -192,15 +167,7 @@ $SERVER["socket"] == "127.0.0.1:{https_port}" {{
             bundle = bundle.display(),
         );
         std::fs::write(d.join("lighttpd.conf"), conf).unwrap();
-        let mut cmd = Command::new("lighttpd");
-        clean_env(&mut cmd, d);
-        cmd.args(["-D", "-f"])
-            .arg(d.join("lighttpd.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("stderr.log")).unwrap());
-        die_with_parent(&mut cmd);
-        let lighttpd = match cmd.spawn() {
+        let lighttpd = match spawn_lighttpd(d) {
             Ok(child) => child,
             Err(e) => {
                 stop(&mut giftless);
@@ -478,25 +445,4 @@ pub fn git_in_home(dir: &Path, home: &Path) -> Command {
     cmd.env("GIT_CONFIG_GLOBAL", home.join(".gitconfig"))
         .current_dir(dir);
     cmd
-}
-
-fn wait_long_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(st)) = child.try_wait() {
-            panic!(
-                "{what} exited ({st}) before listening: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    stop(child);
-    panic!(
-        "{what} did not listen on {port}: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
 }

@@ -173,7 +173,13 @@ pub fn free_port() -> u16 {
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    wait_for_port_within(Duration::from_secs(10), port, child, what, log)
+}
+
+/// Waits up to `limit` for `child` to listen on `port`; fails with its log if it exits first or
+/// never listens (then it is stopped: no caller has it in a struct whose Drop would).
+fn wait_for_port_within(limit: Duration, port: u16, child: &mut Child, what: &str, log: &Path) {
+    let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
@@ -186,10 +192,56 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    stop(child);
     panic!(
         "{what} did not listen on {port}: {}",
         std::fs::read_to_string(log).unwrap_or_default()
     );
+}
+
+/// lighttpd in the foreground on `dir/lighttpd.conf`, its stderr in `dir/stderr.log`, dying
+/// with the test process.
+fn spawn_lighttpd(dir: &Path) -> std::io::Result<Child> {
+    let mut cmd = Command::new("lighttpd");
+    clean_env(&mut cmd, dir);
+    cmd.args(["-D", "-f"])
+        .arg(dir.join("lighttpd.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log"))?);
+    die_with_parent(&mut cmd);
+    cmd.spawn()
+}
+
+/// The venv of a Python server the tests start (`giftless`, `haupt`): `$GITINIT_<NAME>_VENV`,
+/// else `~/.cache/gitinit-test/NAME-venv` (where `scripts/test` builds it). `.ci/py-venv.sh` is
+/// idempotent (a stamp, a lock), so each test process runs it once per name: quick when the venv
+/// is there, an install from PyPI when not. It keeps the caller's environment, unlike the
+/// servers: pip needs the machine's registry settings.
+pub fn python_venv(name: &str) -> PathBuf {
+    static VENVS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut venvs = VENVS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, v)) = venvs.iter().find(|(n, _)| n == name) {
+        return v.clone();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/py-venv.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script).arg(name);
+    let var = format!("GITINIT_{}_VENV", name.to_ascii_uppercase());
+    if std::env::var_os(&var).is_none() && std::env::var_os("HOME").is_none() {
+        cmd.arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-venv")));
+    }
+    let out = cmd.output().expect("bash runs .ci/py-venv.sh");
+    assert!(
+        out.status.success(),
+        "installing {name} failed ({}; needs python3 with venv, e.g. apt-get install \
+         python3-venv, and PyPI): {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let venv = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    venvs.push((name.to_string(), venv.clone()));
+    venv
 }
 
 /// Started children die with the test thread that started them, if the test process is killed

@@ -1,5 +1,5 @@
 //! A real Polyaxon API on 127.0.0.1: `haupt sandbox` (`haupt[sandbox]==2.18.0` from PyPI, in a
-//! venv that `.ci/haupt-venv.sh` builds; the harness runs the script itself when the venv is
+//! venv that `.ci/py-venv.sh haupt` builds; the harness runs the script itself when the venv is
 //! missing), with a SQLite database under a directory of its own. It takes ~20-30 s to start,
 //! so one server serves a whole test process: [`PolyaxonApi::shared`] starts it from a thread
 //! that lives as long as the process (a server dies with the thread that started it, see
@@ -13,29 +13,6 @@
 //! after start, a run creation once answered 405 (the client script retries).
 
 use super::*;
-
-/// The venv holding haupt: `$GITINIT_HAUPT_VENV`, else `~/.cache/gitinit-test/haupt-venv`
-/// (where `.ci/run` builds it). As `lfs::giftless_venv`: idempotent, run once per test process.
-pub fn haupt_venv() -> &'static Path {
-    static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/haupt-venv.sh");
-        let mut cmd = Command::new("bash");
-        cmd.arg(&script);
-        if std::env::var_os("GITINIT_HAUPT_VENV").is_none() && std::env::var_os("HOME").is_none() {
-            cmd.arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("haupt-venv"));
-        }
-        let out = cmd.output().expect("bash runs .ci/haupt-venv.sh");
-        assert!(
-            out.status.success(),
-            "installing haupt failed ({}; needs python3 with venv, e.g. apt-get install \
-             python3-venv, and PyPI): {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-}
 
 /// Polyaxon's Python client, for the tests' side of the API.
 /// `create OWNER PROJECT N`: the project (if new) and N runs, one uuid a line.
@@ -104,7 +81,7 @@ impl PolyaxonApi {
     }
 
     fn start() -> PolyaxonApi {
-        let venv = haupt_venv();
+        let venv = python_venv("haupt");
         // Under target/ (statics are never dropped): this process's directory, and the ones of
         // earlier processes that are gone.
         let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -194,7 +171,7 @@ impl PolyaxonApi {
     }
 
     fn client(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new(haupt_venv().join("bin/python"));
+        let mut cmd = Command::new(python_venv("haupt").join("bin/python"));
         clean_env(&mut cmd, &self.dir.join("home"));
         cmd.env("POLYAXON_HOST", self.host())
             .env("PYTHONDONTWRITEBYTECODE", "1")

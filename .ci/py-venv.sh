@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Installs giftless (the Git LFS server the tests start, tests/support/lfs.rs) and its pinned
-# dependencies (.ci/giftless-requirements.txt) from PyPI into a venv, and prints the venv's path.
+# Installs a Python server the tests start (NAME: giftless, the Git LFS server of
+# tests/support/lfs.rs; haupt, the Polyaxon API of tests/support/polyaxon.rs) and its pinned
+# dependencies (.ci/NAME-requirements.txt) from PyPI into a venv, and prints the venv's path.
 # Idempotent and quick when done: a stamp records the requirements it was built from; a lock
 # lets test processes that start at once build it once.
-# Usage: giftless-venv.sh [DIR]; DIR defaults to $GITINIT_GIFTLESS_VENV, else
-# ~/.cache/gitinit-test/giftless-venv (the same default as the harness).
+# Usage: py-venv.sh NAME [DIR]; DIR defaults to $GITINIT_<NAME>_VENV, else
+# ~/.cache/gitinit-test/NAME-venv (the same default as the harness).
 set -euo pipefail
-req="$(cd "$(dirname "$0")" && pwd)/giftless-requirements.txt"
-venv="${1:-${GITINIT_GIFTLESS_VENV:-$HOME/.cache/gitinit-test/giftless-venv}}"
+name="$1"
+req="$(cd "$(dirname "$0")" && pwd)/$name-requirements.txt"
+var="GITINIT_$(printf '%s' "$name" | tr '[:lower:]' '[:upper:]')_VENV"
+venv="${2:-${!var:-$HOME/.cache/gitinit-test/$name-venv}}"
 stamp="$(sha256sum "$req" | cut -c1-16)"
 done_already() { [ "$(cat "$venv/.gitinit-stamp" 2>/dev/null)" = "$stamp" ]; }
 if ! done_already; then
