@@ -18,6 +18,7 @@ pub mod hints;
 pub mod job;
 pub mod lfs;
 pub mod logging;
+pub mod parallel;
 pub mod polyaxon;
 pub mod process;
 pub mod progress;

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use git2::{AttrCheckFlags, Repository};
@@ -231,60 +231,34 @@ fn fetch(
     let tmp = repo.path().join("lfs/tmp");
     std::fs::create_dir_all(&tmp)
         .map_err(|e| Error::destination(&tmp, format!("cannot create it: {e}")))?;
-    let next = AtomicUsize::new(0);
     let done = AtomicU64::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Vec<Result<()>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..PARALLEL.min(plan.len()))
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= plan.len() || failed.load(Ordering::Relaxed) {
-                            return Ok(());
-                        }
-                        let (pointer, download) = &plan[i];
-                        let r =
-                            one(&client, pointer, download, &store, &tmp, &done).map_err(
-                                |e| match e {
-                                    Error::LfsObjectMissing { url, oid, .. } => {
-                                        Error::LfsObjectMissing {
-                                            url,
-                                            path: path_of(&oid),
-                                            oid,
-                                        }
-                                    }
-                                    e => e,
-                                },
-                            );
-                        if r.is_err() {
-                            failed.store(true, Ordering::Relaxed);
-                            return r;
-                        }
-                    }
-                })
+    let result = crate::parallel::run(
+        plan.len(),
+        PARALLEL,
+        || Ok(()),
+        |(), i| {
+            let (pointer, download) = &plan[i];
+            one(&client, pointer, download, &store, &tmp, &done).map_err(|e| match e {
+                Error::LfsObjectMissing { url, oid, .. } => Error::LfsObjectMissing {
+                    url,
+                    path: path_of(&oid),
+                    oid,
+                },
+                e => e,
             })
-            .collect();
-        while !workers.iter().all(|w| w.is_finished()) {
+        },
+        || {
             s.progress
                 .borrow_mut()
-                .lfs(done.load(Ordering::Relaxed), total);
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err(Error::Internal("an LFS download panicked".into())))
-            })
-            .collect()
-    });
+                .lfs(done.load(Ordering::Relaxed), total)
+        },
+        Duration::from_millis(50),
+        "an LFS download",
+    );
     s.progress
         .borrow_mut()
         .lfs(done.load(Ordering::Relaxed), total);
-    for r in results {
-        r?;
-    }
+    result?;
     Ok(total)
 }
 
@@ -319,10 +293,7 @@ fn copy_local(
         }
         let data = std::fs::read(&from)
             .map_err(|e| Error::destination(&from, format!("cannot read an LFS object: {e}")))?;
-        let digest: String = Sha256::digest(&data)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = batch::hex(&Sha256::digest(&data));
         if data.len() as u64 != p.size || digest != p.oid {
             return Err(Error::BrokenRepo {
                 url: shown.clone(),

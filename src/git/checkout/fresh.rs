@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use git2::{FileMode, IndexEntry, IndexTime, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
@@ -92,58 +92,32 @@ pub fn write(repo: &Repository, scan: &Scan, s: &Session) -> Result<bool> {
     }
 
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
     let gitdir = repo.path().to_path_buf();
     debug!(
         files = entries.len(),
         workers, "writing a fresh checkout in parallel"
     );
-    let results: Vec<Result<Vec<(usize, std::fs::Metadata)>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let repo = Repository::open(&gitdir)
-                        .map_err(|e| internal("opening the repository", e))?;
-                    let mut stats = vec![];
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= entries.len() || failed.load(Ordering::Relaxed) {
-                            return Ok(stats);
-                        }
-                        let r = write_one(&repo, &entries[i], &at(&entries[i].path));
-                        match r {
-                            Ok(meta) => stats.push((i, meta)),
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                return Err(e);
-                            }
-                        }
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
-        while !handles.iter().all(|h| h.is_finished()) {
+    let written = crate::parallel::run(
+        entries.len(),
+        workers,
+        || Repository::open(&gitdir).map_err(|e| internal("opening the repository", e)),
+        |repo, i| {
+            let meta = write_one(repo, &entries[i], &at(&entries[i].path))?;
+            done.fetch_add(1, Ordering::Relaxed);
+            Ok(meta)
+        },
+        || {
             s.progress
                 .borrow_mut()
-                .checkout(done.load(Ordering::Relaxed), entries.len());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Internal("a checkout worker panicked".into())))
-            })
-            .collect()
-    });
+                .checkout(done.load(Ordering::Relaxed), entries.len())
+        },
+        Duration::from_millis(20),
+        "a checkout worker",
+    )?;
     let mut metas: Vec<Option<std::fs::Metadata>> = entries.iter().map(|_| None).collect();
-    for r in results {
-        for (i, m) in r? {
-            metas[i] = Some(m);
-        }
+    for (i, m) in written {
+        metas[i] = Some(m);
     }
     s.progress
         .borrow_mut()
