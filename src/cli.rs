@@ -106,6 +106,19 @@ pub struct CloneArgs {
     /// Not these LFS paths: comma-separated, gitignore-like (as git-lfs's lfs.fetchexclude).
     #[arg(long, env = "GITINIT_LFS_EXCLUDE", value_name = "PATTERNS")]
     pub lfs_exclude: Option<String>,
+
+    /// A directory shared by runs (a ReadWriteMany volume, a node's hostPath): the objects are fetched once into it and taken from it by every run.
+    #[arg(long, env = "GITINIT_CACHE", value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+
+    /// Keep the cache under this size (e.g. 20G, 500M): the least recently used entries go first, never one in use.
+    #[arg(
+        long,
+        env = "GITINIT_CACHE_MAX_SIZE",
+        value_name = "SIZE",
+        requires = "cache"
+    )]
+    pub cache_max_size: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

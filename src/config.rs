@@ -107,6 +107,14 @@ pub struct Want {
     pub no_tags: bool,
 }
 
+/// The shared cache (SPEC §11).
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    pub dir: PathBuf,
+    /// `--cache-max-size` in bytes.
+    pub max_size: Option<u64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the repository is and how to reach it.
@@ -137,6 +145,8 @@ pub struct Config {
     pub progress_bar: bool,
     /// Git LFS after the checkout.
     pub lfs: crate::lfs::Options,
+    /// `--cache`: the directory shared by runs, and its size bound.
+    pub cache: Option<CacheConfig>,
     /// Warnings decided while resolving, logged once logging is up.
     pub warnings: Vec<String>,
 }

@@ -30,6 +30,8 @@ pub struct Work<'a> {
     pub submodules: Vec<Submodule>,
     /// Set by the LFS stage.
     pub lfs: Option<crate::lfs::Summary>,
+    /// What the shared cache did for the fetch.
+    pub cache: crate::cache::Use,
 }
 
 impl Work<'_> {
@@ -61,6 +63,7 @@ fn each_submodule(repo: &Repository, cfg: &Config, session: &Session) -> Result<
         fetched: None,
         submodules: vec![],
         lfs: None,
+        cache: crate::cache::Use::Off,
     };
     for (name, stage) in &STAGES {
         if *name != "submodules" {
@@ -71,9 +74,17 @@ fn each_submodule(repo: &Repository, cfg: &Config, session: &Session) -> Result<
 }
 
 fn fetch(w: &mut Work<'_>) -> Result<()> {
-    w.fetched = Some(retrying(w.cfg.retries, || {
-        git::fetch_into(w.repo, w.session)
-    })?);
+    let (repo, session, retries) = (w.repo, w.session, w.cfg.retries);
+    let plain = || retrying(retries, || git::fetch_into(repo, session));
+    let (fetched, cache) = match &w.cfg.cache {
+        // A local source is linked already: nothing to share.
+        Some(cache) if !session.remote.url.is_local() => {
+            crate::cache::fetch_into(repo, session, cache, retries, &plain)?
+        }
+        _ => (plain()?, crate::cache::Use::Off),
+    };
+    w.fetched = Some(fetched);
+    w.cache = cache;
     Ok(())
 }
 
@@ -300,6 +311,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         fetched: None,
         submodules: vec![],
         lfs: None,
+        cache: crate::cache::Use::Off,
     };
     let mut ms = [0u64; STAGES.len()];
     let mut result = Ok(());
@@ -315,6 +327,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         fetched,
         submodules,
         lfs,
+        cache,
         ..
     } = work;
     let fetched = match (result, fetched) {
@@ -349,6 +362,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         duration_ms: started.elapsed().as_millis() as u64,
         received_bytes: s.received_bytes.get(),
         lfs,
+        cache: Some(cache.as_str()),
         connection: cfg.connection.clone(),
         committer_date: Some(crate::report::iso8601(
             committed.seconds(),
@@ -426,6 +440,7 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         duration_ms: started.elapsed().as_millis() as u64,
         received_bytes: s.received_bytes.get(),
         lfs: None,
+        cache: None,
         connection: cfg.connection.clone(),
         committer_date: None,
     })

@@ -6,6 +6,7 @@
 //! [`process`] owns what belongs to the process (signals, panics, the termination log).
 //! ARCHITECTURE.md has the map.
 
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -197,6 +197,17 @@ impl RepoUrl {
         self.identity() == other.identity()
     }
 
+    /// The identity [`RepoUrl::same_repository`] compares, as text (no credentials in it):
+    /// what names the repository's entry in the shared cache.
+    pub fn identity_text(&self) -> String {
+        let (scheme, host, port, user, path) = self.identity();
+        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!(
+            "{scheme:?}://{user}@{host}{port}/{}",
+            path.trim_start_matches('/')
+        )
+    }
+
     fn identity(&self) -> (Scheme, String, Option<u16>, String, String) {
         let default_port = match self.scheme {
             Scheme::Https => Some(443),

@@ -27,6 +27,9 @@ pub struct Report {
     /// Git LFS files of the top-level tree (absent with `--lfs off` and for `check`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lfs: Option<crate::lfs::Summary>,
+    /// What the shared cache did: `hit`, `filled` or `off` (absent for `check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<&'static str>,
     /// The `--connection` name, when one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,

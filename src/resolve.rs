@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::cli::{CloneArgs, Command, ConnArgs, SubmodulesMode};
 use crate::config::{
-    Config, CredentialStore, HostKeys, Remote, ReportTarget, SshConfig, SshKey, Want,
+    CacheConfig, Config, CredentialStore, HostKeys, Remote, ReportTarget, SshConfig, SshKey, Want,
     CREDENTIALS_ENV, CREDENTIALS_STORE_ENV,
 };
 use crate::credentials::Credentials;
@@ -204,6 +204,7 @@ pub fn resolve(
         clean: clone.is_some_and(|c| c.clean),
         home: env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
         lfs: resolve_lfs(clone, env)?,
+        cache: resolve_cache(clone, cwd)?,
         progress_interval: env("GITINIT_PROGRESS_INTERVAL_MS")
             .and_then(|v| v.trim().parse().ok())
             .map(Duration::from_millis)
@@ -279,6 +280,53 @@ pub fn polyaxon(
 }
 
 /// `--lfs` (or `GITINIT_LFS`) beats `GIT_LFS_SKIP_SMUDGE`, git-lfs's own switch.
+/// `--cache DIR` (relative to `cwd`) and `--cache-max-size SIZE`.
+fn resolve_cache(clone: Option<&CloneArgs>, cwd: &Path) -> Result<Option<CacheConfig>> {
+    let Some(dir) = clone.and_then(|c| c.cache.as_ref()) else {
+        return Ok(None);
+    };
+    if dir.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let max_size = match clone.and_then(|c| c.cache_max_size.as_deref()) {
+        Some(text) => Some(parse_size(text).ok_or_else(|| {
+            Error::invalid(format!(
+                "--cache-max-size `{text}`: give a size in bytes with an optional unit, e.g. 500M or 20G (K, M, G, T: powers of 1024)"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(Some(CacheConfig {
+        dir: cwd.join(dir),
+        max_size,
+    }))
+}
+
+/// `20G`, `500MiB`, `1.5g`, `1048576`: powers of 1024, as Kubernetes' `Gi` (also accepted).
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let shift = match unit
+        .trim_end_matches("ib")
+        .trim_end_matches('i')
+        .trim_end_matches('b')
+    {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return None,
+    };
+    let bytes = number * (1u64 << shift) as f64;
+    (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
 fn resolve_lfs(
     clone: Option<&CloneArgs>,
     env: &dyn Fn(&str) -> Option<String>,

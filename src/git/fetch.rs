@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::revision::{Advertisement, RemoteRef, Target, ALL_BRANCHES_AND_TAGS, COMMIT_REF};
 
 /// libgit2 depth for "no longer shallow" (GIT_FETCH_DEPTH_UNSHALLOW).
-const UNSHALLOW: i32 = i32::MAX;
+pub const UNSHALLOW: i32 = i32::MAX;
 
 fn advertisement(
     remote: &git2::RemoteConnection<'_, '_, '_>,
@@ -48,11 +48,16 @@ pub fn ls_remote(s: &Session) -> Result<Advertisement> {
 
 /// Fetches the configured revision from a remote into `repo` and returns the commit it
 /// resolves to.
-#[instrument(skip_all, fields(url = %s.remote.url))]
 pub fn fetch(repo: &Repository, s: &Session) -> Result<Fetched> {
+    fetch_at(repo, s, s.want.depth.map(|d| d as i32))
+}
+
+/// [`fetch`] at another depth than the run's ([`UNSHALLOW`]: the whole history of a shallow
+/// repository), for the shared cache.
+#[instrument(skip_all, fields(url = %s.remote.url))]
+pub fn fetch_at(repo: &Repository, s: &Session, depth: Option<i32>) -> Result<Fetched> {
     let url = s.remote.url.fetch_url();
     let shown = s.remote.url.to_string();
-    let depth = s.want.depth.map(|d| d as i32);
     let mut remote = repo.remote_anonymous(&url).map_err(|e| s.classify(e))?;
     s.reset_attempt();
     let _http = s.http_scope();

@@ -126,6 +126,15 @@ fn advertisement(src: &Repository) -> std::result::Result<Advertisement, git2::E
     Ok(Advertisement { refs, head_target })
 }
 
+/// The shared cache's objects into a destination, as a local source's (the cache is ours, but
+/// on a shared volume: no symlink is followed there either).
+pub fn link_cached_objects(from: &Path, to: &Path) -> std::io::Result<u64> {
+    link_objects(from, to).map_err(|e| match e {
+        LinkError::Refused(Refused(detail)) => std::io::Error::other(detail),
+        LinkError::Io(e) => e,
+    })
+}
+
 /// Why a local source is refused: it is the source's fault (exit 4), not the destination's.
 struct Refused(String);
 
