@@ -533,3 +533,34 @@ fn a_bad_size_is_invalid_input() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("--cache-max-size"), "{}", out.stderr);
 }
+
+#[test]
+fn submodules_get_entries_of_their_own() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let url = http.http_url("public/super.git");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    for (i, expected_posts) in [(0, 3), (1, 3)] {
+        let dest = dir.path().join(format!("w{i}"));
+        let out = run(&mut clone_cmd(
+            &url,
+            &dest,
+            &cache,
+            &["--submodules", "recursive"],
+        ));
+        ok(&out);
+        assert_eq!(
+            git_out(&dest.join("libs/sub/nested"), &["rev-parse", "HEAD"]),
+            fx.sha("n1")
+        );
+        assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
+        assert_eq!(
+            http.count_requests("POST"),
+            expected_posts,
+            "the second run fetches no pack: {}",
+            http.log()
+        );
+    }
+    assert_eq!(entries(&cache).len(), 3, "super, sub and nested");
+}
