@@ -449,16 +449,21 @@ fn an_unusable_cache_is_a_warning_and_the_run_goes_on() {
 
 /// Holds a lock on a cache entry's lock file from another process, as a run using it does.
 fn hold_entry(lock: &Path) -> std::process::Child {
+    hold_entry_as(lock, "F_RDLCK")
+}
+
+fn hold_entry_as(lock: &Path, kind: &str) -> std::process::Child {
     let mut child = Command::new("python3")
         .args([
             "-c",
             "import fcntl, os, struct, sys, time\n\
              fd = os.open(sys.argv[1], os.O_RDWR)\n\
-             fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hhqqi', fcntl.F_RDLCK, 0, 0, 0, 0))\n\
+             fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hhqqi', getattr(fcntl, sys.argv[2]), 0, 0, 0, 0))\n\
              print('locked', flush=True)\n\
              time.sleep(60)\n",
         ])
         .arg(lock)
+        .arg(kind)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -563,4 +568,44 @@ fn submodules_get_entries_of_their_own() {
         );
     }
     assert_eq!(entries(&cache).len(), 3, "super, sub and nested");
+}
+
+#[test]
+fn waiting_for_another_runs_fill_is_bounded_by_the_timeout() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let url = http.http_url("public/basic.git");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    ok(&run(&mut clone_cmd(
+        &url,
+        &dir.path().join("a"),
+        &cache,
+        &["--revision", "light"],
+    )));
+    // Another run "fills" the entry (holds it exclusively) and never ends.
+    let lock = entries(&cache)[0].with_extension("lock");
+    let mut filler = hold_entry_as(&lock, "F_WRLCK");
+    let started = std::time::Instant::now();
+    let out = run(&mut clone_cmd(
+        &url,
+        &dir.path().join("b"),
+        &cache,
+        &["--timeout", "2s"],
+    ));
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert!(out.stderr.contains("waiting"), "{}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(!dir.path().join("b/file.txt").exists());
+    // The holder gone, the same run succeeds.
+    let _ = filler.kill();
+    let _ = filler.wait();
+    let out = run(&mut clone_cmd(
+        &url,
+        &dir.path().join("b"),
+        &cache,
+        &["--timeout", "60s"],
+    ));
+    ok(&out);
+    assert_checkout(&dir.path().join("b"), fx.sha("c3"));
 }
