@@ -35,7 +35,7 @@ const CLONE_EXAMPLES: &str = "Examples:
   POLYAXON_GIT_CREDENTIALS=user:token gitinit clone --url https://gitlab.example.com/org/repo --dest /workspace
 
 Exit codes: 0 done, 1 bug, 2 invalid input, 3 authentication, 4 repository not found (or
-refused), 5 revision not found, 6 network after retries, 7 destination, 8 trust (TLS, SSH host key).";
+refused), 5 revision not found, 6 network after retries, 7 destination, 8 trust (TLS, SSH host key), 9 signature not trusted (--verify-signatures).";
 
 #[derive(Debug, Args)]
 pub struct InitializerArgs {
@@ -106,6 +106,10 @@ pub struct CloneArgs {
     /// Not these LFS paths: comma-separated, gitignore-like (as git-lfs's lfs.fetchexclude).
     #[arg(long, env = "GITINIT_LFS_EXCLUDE", value_name = "PATTERNS")]
     pub lfs_exclude: Option<String>,
+
+    /// The commit (or the signed tag) must be signed by a key of FILE: SSH allowed_signers lines and/or armored OpenPGP public keys.
+    #[arg(long, env = "GITINIT_VERIFY_SIGNATURES", value_name = "FILE")]
+    pub verify_signatures: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

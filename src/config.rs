@@ -137,6 +137,8 @@ pub struct Config {
     pub progress_bar: bool,
     /// Git LFS after the checkout.
     pub lfs: crate::lfs::Options,
+    /// `--verify-signatures FILE`: the keys a checked-out commit (or tag) must be signed by.
+    pub verify_signatures: Option<crate::signature::AllowedKeys>,
     /// Warnings decided while resolving, logged once logging is up.
     pub warnings: Vec<String>,
 }

@@ -30,6 +30,8 @@ pub struct Work<'a> {
     pub submodules: Vec<Submodule>,
     /// Set by the LFS stage.
     pub lfs: Option<crate::lfs::Summary>,
+    /// Set by the verify stage (`--verify-signatures`).
+    pub signature: Option<crate::signature::Verified>,
 }
 
 impl Work<'_> {
@@ -44,15 +46,17 @@ type Stage = fn(&mut Work<'_>) -> Result<()>;
 
 /// The stages of a clone, in order, by name (the name is the `<name>_ms` of the summary line).
 /// Each submodule goes through the same ones but the last ([`each_submodule`]).
-const STAGES: [(&str, Stage); 4] = [
+const STAGES: [(&str, Stage); 5] = [
     ("fetch", fetch),
+    ("verify", verify),
     ("checkout", checkout),
     ("lfs", lfs),
     ("submodules", submodules),
 ];
 
 /// A submodule's repository, brought to its recorded commit by the stages of [`STAGES`] before
-/// `submodules` (which recurses by itself).
+/// `submodules` (which recurses by itself), but `verify`: submodule commits are not verified
+/// (SPEC §14).
 fn each_submodule(repo: &Repository, cfg: &Config, session: &Session) -> Result<()> {
     let mut work = Work {
         cfg,
@@ -61,9 +65,10 @@ fn each_submodule(repo: &Repository, cfg: &Config, session: &Session) -> Result<
         fetched: None,
         submodules: vec![],
         lfs: None,
+        signature: None,
     };
     for (name, stage) in &STAGES {
-        if *name != "submodules" {
+        if *name != "submodules" && *name != "verify" {
             stage(&mut work)?;
         }
     }
@@ -74,6 +79,16 @@ fn fetch(w: &mut Work<'_>) -> Result<()> {
     w.fetched = Some(retrying(w.cfg.retries, || {
         git::fetch_into(w.repo, w.session)
     })?);
+    Ok(())
+}
+
+/// `--verify-signatures`: after the fetch, before anything is written to the working tree.
+fn verify(w: &mut Work<'_>) -> Result<()> {
+    if let Some(keys) = &w.cfg.verify_signatures {
+        let v = crate::signature::verify(w.repo, w.fetched()?, keys)?;
+        info!(format = v.format, key = %v.key, signer = %v.signer, "signature verified: {} key {} ({})", v.format, v.key, v.signer);
+        w.signature = Some(v);
+    }
     Ok(())
 }
 
@@ -300,6 +315,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         fetched: None,
         submodules: vec![],
         lfs: None,
+        signature: None,
     };
     let mut ms = [0u64; STAGES.len()];
     let mut result = Ok(());
@@ -315,6 +331,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         fetched,
         submodules,
         lfs,
+        signature,
         ..
     } = work;
     let fetched = match (result, fetched) {
@@ -354,6 +371,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
             committed.seconds(),
             committed.offset_minutes(),
         )),
+        signature,
     };
     if let Some(dir) = &cfg.results_dir {
         write_results(dir, &report, committed.seconds())?;
@@ -370,6 +388,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         received_bytes = report.received_bytes,
         duration_ms = report.duration_ms,
         fetch_ms = stage_ms("fetch"),
+        verify_ms = stage_ms("verify"),
         checkout_ms = stage_ms("checkout"),
         lfs_ms = stage_ms("lfs"),
         submodules_ms = stage_ms("submodules"),
@@ -428,5 +447,6 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         lfs: None,
         connection: cfg.connection.clone(),
         committer_date: None,
+        signature: None,
     })
 }
