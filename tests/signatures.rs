@@ -683,3 +683,63 @@ fn a_bad_keys_file_is_exit_2_naming_its_line() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("cannot read it"), "{}", out.stderr);
 }
+
+/// A signature covers the commit, which names its tree and blobs by id; a local source's object
+/// files are linked as they are, so one swapped for another object's file would be checked out
+/// under a valid signature unless every object read is hashed again. Both checkout paths (a few
+/// files: libgit2's; many: the parallel writer), a swapped blob and a swapped tree: exit 4.
+#[test]
+fn a_local_source_with_a_swapped_object_is_refused_despite_a_valid_signature() {
+    for (case, fillers) in [("blob", 0), ("blob", 70), ("tree", 0)] {
+        let lab = Lab::new();
+        let (alice, alice_pub, _) = lab.ssh_key("alice", "ed25519");
+        let keys = lab.keys("keys", &format!("alice@example.com {alice_pub}\n"));
+        for i in 0..fillers {
+            std::fs::write(lab.path(&format!("work/f{i}.txt")), format!("{i}\n")).unwrap();
+        }
+        lab.git(&["add", "."]);
+        let commit = lab.commit("a.txt", Sign::Ssh(&alice));
+        lab.push();
+        // The other object, written in the work repository only; the bare repository got
+        // loose objects from the push (fewer than receive.unpackLimit).
+        let (genuine, other) = match case {
+            "blob" => {
+                let evil = lab.path("evil.txt");
+                std::fs::write(&evil, "evil\n").unwrap();
+                let other = lab.git(&["hash-object", "-w", evil.to_str().unwrap()]);
+                (lab.git(&["rev-parse", "HEAD:a.txt"]), other)
+            }
+            _ => {
+                std::fs::write(lab.path("work/a.txt"), "evil\n").unwrap();
+                lab.git(&["add", "a.txt"]);
+                let other = lab.git(&["write-tree"]);
+                lab.git(&["reset", "-q", "--hard"]);
+                (lab.git(&["rev-parse", "HEAD^{tree}"]), other)
+            }
+        };
+        let loose = |root: &str, id: &str| lab.path(&format!("{root}/{}/{}", &id[..2], &id[2..]));
+        let target = loose("repos/r.git/objects", &genuine);
+        assert!(target.exists(), "{case}: the push left loose objects");
+        if case == "tree" {
+            // The swapped tree's blob must be there for the swap to matter.
+            let blob = lab.git(&["rev-parse", &format!("{other}:a.txt")]);
+            std::fs::create_dir_all(loose("repos/r.git/objects", &blob).parent().unwrap()).unwrap();
+            std::fs::copy(
+                loose("work/.git/objects", &blob),
+                loose("repos/r.git/objects", &blob),
+            )
+            .unwrap();
+        }
+        std::fs::remove_file(&target).unwrap();
+        std::fs::copy(loose("work/.git/objects", &other), &target).unwrap();
+        let dest = lab.path("dest");
+        let out = clone(&lab.local_url(), &dest, &keys, &[]);
+        assert_eq!(out.code, 4, "{case} {fillers}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("object hash mismatch"),
+            "{case}: {}",
+            out.stderr
+        );
+        assert!(!dest.exists(), "{case}: nothing of {commit} is left");
+    }
+}

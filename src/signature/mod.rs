@@ -117,6 +117,12 @@ pub struct Rejected {
 /// Verifies the signature of what `fetched` checks out: the annotated tag the revision names
 /// when it is signed, else the commit.
 pub fn verify(repo: &Repository, fetched: &Fetched, keys: &AllowedKeys) -> Result<Verified> {
+    // A signature covers the commit's bytes, which name its tree by id; the checkout must then
+    // get exactly the objects those ids name. A fetch computes every id it stores, but a local
+    // source's object files are linked as they are, and `git::setup` turned libgit2's re-hash
+    // on read off: a swapped tree file would be checked out under a valid signature. From here
+    // on, every object read is hashed again (process-wide: the rest of this run).
+    git2::opts::strict_hash_verification(true);
     let commit = fetched.commit;
     let fail = |r: Rejected| Error::Signature {
         commit: commit.to_string(),
