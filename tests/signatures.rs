@@ -287,11 +287,12 @@ fn a_commit_signed_by_an_allowed_ssh_key_is_checked_out_over_http_and_reported()
     let lab = Lab::new();
     let (key, public, fp) = lab.ssh_key("alice", "ed25519");
     let (rsa, rsa_public, rsa_fp) = lab.ssh_key("robin", "rsa");
+    let (ecdsa, ecdsa_public, ecdsa_fp) = lab.ssh_key("erin", "ecdsa");
     let first = lab.commit("a.txt", Sign::Ssh(&key));
     lab.push();
     let allowed = lab.keys(
         "allowed_signers",
-        &format!("# the release team\nalice@example.com,ops@example.com namespaces=\"git\" {public}\n\nrobin@example.com {rsa_public}\n"),
+        &format!("# the release team\nalice@example.com,ops@example.com namespaces=\"git\" {public}\n\nrobin@example.com {rsa_public}\nerin@example.com {ecdsa_public}\n"),
     );
     assert!(lab.git_verifies("verify-commit", &first, &allowed));
     let http = HttpServer::start_at(&lab.path("repos"));
@@ -326,6 +327,13 @@ fn a_commit_signed_by_an_allowed_ssh_key_is_checked_out_over_http_and_reported()
     let r = report(&out);
     assert_eq!(r["signature"]["key"], rsa_fp.as_str(), "{r}");
     assert_eq!(r["signature"]["signer"], "robin@example.com", "{r}");
+    // And ECDSA (P-256).
+    let third = lab.commit("c.txt", Sign::Ssh(&ecdsa));
+    lab.push();
+    let out = clone(&lab.local_url(), &lab.path("ecdsa"), &allowed, &[]);
+    ok(&out);
+    assert_eq!(head(&lab.path("ecdsa")), third);
+    assert_eq!(report(&out)["signature"]["key"], ecdsa_fp.as_str());
 
     // Without the option, no signature is looked at and none is reported.
     let plain = run(gitinit()
@@ -742,4 +750,89 @@ fn a_local_source_with_a_swapped_object_is_refused_despite_a_valid_signature() {
         );
         assert!(!dest.exists(), "{case}: nothing of {commit} is left");
     }
+}
+
+/// SPEC §14: the superproject's commit is verified, its submodules' commits are not (the
+/// signed superproject pins them by id).
+#[test]
+fn submodule_commits_are_not_verified() {
+    let lab = Lab::new();
+    let (alice, alice_pub, alice_fp) = lab.ssh_key("alice", "ed25519");
+    let keys = lab.keys("keys", &format!("alice@example.com {alice_pub}\n"));
+    let root = lab.dir.path();
+    git_out(
+        root,
+        &["init", "-q", "--bare", "-b", "main", "repos/sub.git"],
+    );
+    git_out(root, &["init", "-q", "-b", "main", "subwork"]);
+    let sub = lab.path("subwork");
+    std::fs::write(sub.join("sub.txt"), "sub\n").unwrap();
+    git_out(&sub, &["add", "sub.txt"]);
+    git_out(
+        &sub,
+        &[
+            "-c",
+            "user.name=U",
+            "-c",
+            "user.email=u@x",
+            "commit",
+            "-q",
+            "-m",
+            "unsigned",
+        ],
+    );
+    git_out(&sub, &["push", "-q", "../repos/sub.git", "main"]);
+    let sub_commit = git_out(&sub, &["rev-parse", "HEAD"]);
+    std::fs::write(
+        lab.path("work/.gitmodules"),
+        "[submodule \"libs/sub\"]\n\tpath = libs/sub\n\turl = ../sub.git\n",
+    )
+    .unwrap();
+    lab.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{sub_commit},libs/sub"),
+    ]);
+    lab.git(&["add", ".gitmodules"]);
+    let commit = lab.commit("super.txt", Sign::Ssh(&alice));
+    lab.push();
+    let http = HttpServer::start_at(&lab.path("repos"));
+    let dest = lab.path("dest");
+    let out = clone(
+        &http.http_url("public/r.git"),
+        &dest,
+        &keys,
+        &["--submodules", "recursive"],
+    );
+    ok(&out);
+    assert_eq!(head(&dest), commit);
+    assert_eq!(head(&dest.join("libs/sub")), sub_commit);
+    let r = report(&out);
+    assert_eq!(r["signature"]["key"], alice_fp.as_str(), "{r}");
+    assert_eq!(r["submodules"][0]["commit"], sub_commit.as_str(), "{r}");
+}
+
+/// A signature by an OpenPGP key revoked since is refused, as `git verify-commit` refuses it.
+#[test]
+fn a_revoked_openpgp_key_is_refused() {
+    let lab = Lab::new();
+    let fpr = lab.gpg_key("Rex <rex@example.com>", "ed25519");
+    let commit = lab.commit("a.txt", Sign::Pgp(&fpr));
+    lab.push();
+    let before = lab.keys("before", &lab.gpg(&["--export", "--armor", &fpr]));
+    ok(&clone(&lab.local_url(), &lab.path("ok"), &before, &[]));
+    // gpg's own revocation certificate; its armor line is prefixed with ':' against mistakes.
+    let rev = std::fs::read_to_string(lab.path(&format!("gnupg/openpgp-revocs.d/{fpr}.rev")))
+        .unwrap()
+        .replace(":-----BEGIN", "-----BEGIN");
+    let rev_file = lab.path("rev.asc");
+    std::fs::write(&rev_file, rev).unwrap();
+    lab.gpg(&["--import", rev_file.to_str().unwrap()]);
+    let after = lab.keys("after", &lab.gpg(&["--export", "--armor", &fpr]));
+    assert!(!lab.git_verifies("verify-commit", &commit, &after));
+    let out = clone(&lab.local_url(), &lab.path("revoked"), &after, &[]);
+    let line = assert_untrusted(&out, &commit, &fpr);
+    assert!(line.contains("is revoked"), "{line}");
+    assert!(!lab.path("revoked").exists());
 }
