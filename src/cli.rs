@@ -35,7 +35,7 @@ const CLONE_EXAMPLES: &str = "Examples:
   POLYAXON_GIT_CREDENTIALS=user:token gitinit clone --url https://gitlab.example.com/org/repo --dest /workspace
 
 Exit codes: 0 done, 1 bug, 2 invalid input, 3 authentication, 4 repository not found (or
-refused), 5 revision not found, 6 network after retries, 7 destination, 8 trust (TLS, SSH host key).";
+refused), 5 revision not found, 6 network after retries, 7 destination, 8 trust (TLS, SSH host key), 9 signature not trusted (--verify-signatures).";
 
 #[derive(Debug, Args)]
 pub struct InitializerArgs {
@@ -119,6 +119,9 @@ pub struct CloneArgs {
         requires = "cache"
     )]
     pub cache_max_size: Option<String>,
+    /// The commit (or the signed tag) must be signed by a key of FILE: SSH allowed_signers lines and/or armored OpenPGP public keys.
+    #[arg(long, env = "GITINIT_VERIFY_SIGNATURES", value_name = "FILE")]
+    pub verify_signatures: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -147,6 +147,8 @@ pub struct Config {
     pub lfs: crate::lfs::Options,
     /// `--cache`: the directory shared by runs, and its size bound.
     pub cache: Option<CacheConfig>,
+    /// `--verify-signatures FILE`: the keys a checked-out commit (or tag) must be signed by.
+    pub verify_signatures: Option<crate::signature::AllowedKeys>,
     /// Warnings decided while resolving, logged once logging is up.
     pub warnings: Vec<String>,
 }

@@ -17,6 +17,7 @@ pub enum ExitCode {
     Network = 6,
     Destination = 7,
     Trust = 8,
+    Signature = 9,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +102,15 @@ pub enum Error {
     #[error("{detail}. {hint}")]
     Trust { detail: String, hint: String },
 
+    /// Exit: 9. `--verify-signatures`: the commit (or the signed tag) is unsigned, its signature
+    /// does not verify, or its key is not allowed; `key` is the fingerprint, or `unsigned`.
+    #[error("signature not trusted: commit {commit} (key: {key}): {detail}")]
+    Signature {
+        commit: String,
+        key: String,
+        detail: String,
+    },
+
     /// Exit: that of the failure inside the submodule.
     #[error("submodule `{path}`: {source}")]
     Submodule { path: String, source: Box<Error> },
@@ -167,6 +177,7 @@ impl Error {
             }
             Error::Destination { .. } => ExitCode::Destination,
             Error::Trust { .. } => ExitCode::Trust,
+            Error::Signature { .. } => ExitCode::Signature,
             Error::Internal(_) => ExitCode::Internal,
             Error::Submodule { source, .. } => source.exit_code(),
         }

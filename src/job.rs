@@ -32,6 +32,8 @@ pub struct Work<'a> {
     pub lfs: Option<crate::lfs::Summary>,
     /// What the shared cache did for the fetch.
     pub cache: crate::cache::Use,
+    /// Set by the verify stage (`--verify-signatures`).
+    pub signature: Option<crate::signature::Verified>,
 }
 
 impl Work<'_> {
@@ -46,15 +48,17 @@ type Stage = fn(&mut Work<'_>) -> Result<()>;
 
 /// The stages of a clone, in order, by name (the name is the `<name>_ms` of the summary line).
 /// Each submodule goes through the same ones but the last ([`each_submodule`]).
-const STAGES: [(&str, Stage); 4] = [
+const STAGES: [(&str, Stage); 5] = [
     ("fetch", fetch),
+    ("verify", verify),
     ("checkout", checkout),
     ("lfs", lfs),
     ("submodules", submodules),
 ];
 
 /// A submodule's repository, brought to its recorded commit by the stages of [`STAGES`] before
-/// `submodules` (which recurses by itself).
+/// `submodules` (which recurses by itself), but `verify`: submodule commits are not verified
+/// (SPEC §14).
 fn each_submodule(repo: &Repository, cfg: &Config, session: &Session) -> Result<()> {
     let mut work = Work {
         cfg,
@@ -64,9 +68,10 @@ fn each_submodule(repo: &Repository, cfg: &Config, session: &Session) -> Result<
         submodules: vec![],
         lfs: None,
         cache: crate::cache::Use::Off,
+        signature: None,
     };
     for (name, stage) in &STAGES {
-        if *name != "submodules" {
+        if *name != "submodules" && *name != "verify" {
             stage(&mut work)?;
         }
     }
@@ -85,6 +90,16 @@ fn fetch(w: &mut Work<'_>) -> Result<()> {
     };
     w.fetched = Some(fetched);
     w.cache = cache;
+    Ok(())
+}
+
+/// `--verify-signatures`: after the fetch, before anything is written to the working tree.
+fn verify(w: &mut Work<'_>) -> Result<()> {
+    if let Some(keys) = &w.cfg.verify_signatures {
+        let v = crate::signature::verify(w.repo, w.fetched()?, keys)?;
+        info!(format = v.format, key = %v.key, signer = %v.signer, "signature verified: {} key {} ({})", v.format, v.key, v.signer);
+        w.signature = Some(v);
+    }
     Ok(())
 }
 
@@ -312,6 +327,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         submodules: vec![],
         lfs: None,
         cache: crate::cache::Use::Off,
+        signature: None,
     };
     let mut ms = [0u64; STAGES.len()];
     let mut result = Ok(());
@@ -328,6 +344,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         submodules,
         lfs,
         cache,
+        signature,
         ..
     } = work;
     let fetched = match (result, fetched) {
@@ -368,6 +385,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
             committed.seconds(),
             committed.offset_minutes(),
         )),
+        signature,
     };
     if let Some(dir) = &cfg.results_dir {
         write_results(dir, &report, committed.seconds())?;
@@ -384,6 +402,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         received_bytes = report.received_bytes,
         duration_ms = report.duration_ms,
         fetch_ms = stage_ms("fetch"),
+        verify_ms = stage_ms("verify"),
         checkout_ms = stage_ms("checkout"),
         lfs_ms = stage_ms("lfs"),
         submodules_ms = stage_ms("submodules"),
@@ -443,5 +462,6 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         cache: None,
         connection: cfg.connection.clone(),
         committer_date: None,
+        signature: None,
     })
 }

@@ -30,6 +30,7 @@ pub mod report;
 pub mod resolve;
 pub mod retry;
 pub mod revision;
+pub mod signature;
 pub mod ssh;
 
 use clap::FromArgMatches;

@@ -37,6 +37,9 @@ pub struct Report {
     /// (absent for `check`, which may not have the commit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub committer_date: Option<String>,
+    /// The verified signature (`--verify-signatures`): format, key fingerprint, signer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::signature::Verified>,
 }
 
 impl Report {

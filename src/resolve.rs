@@ -205,6 +205,7 @@ pub fn resolve(
         home: env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
         lfs: resolve_lfs(clone, env)?,
         cache: resolve_cache(clone, cwd)?,
+        verify_signatures: resolve_signatures(clone, cwd)?,
         progress_interval: env("GITINIT_PROGRESS_INTERVAL_MS")
             .and_then(|v| v.trim().parse().ok())
             .map(Duration::from_millis)
@@ -277,6 +278,24 @@ pub fn polyaxon(
         Command::Initializer(_) => crate::polyaxon::Run::from_env(env),
         Command::Clone(_) | Command::Check(_) => (None, vec![]),
     }
+}
+
+/// `--verify-signatures FILE`, read and parsed now: a bad file fails before anything is fetched.
+fn resolve_signatures(
+    clone: Option<&CloneArgs>,
+    cwd: &Path,
+) -> Result<Option<crate::signature::AllowedKeys>> {
+    let Some(file) = clone.and_then(|c| c.verify_signatures.as_deref()) else {
+        return Ok(None);
+    };
+    let path = cwd.join(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::invalid(format!(
+            "--verify-signatures {}: cannot read it: {e} (give the file of allowed keys: SSH allowed_signers lines and/or armored OpenPGP public keys)",
+            path.display()
+        ))
+    })?;
+    crate::signature::AllowedKeys::parse(&text, &path).map(Some)
 }
 
 /// `--lfs` (or `GITINIT_LFS`) beats `GIT_LFS_SKIP_SMUDGE`, git-lfs's own switch.

@@ -81,7 +81,7 @@ fn help_never_shows_env_values() {
 #[test]
 fn every_exit_code_is_in_the_readme_table() {
     let readme = readme();
-    for code in 0..=8 {
+    for code in 0..=9 {
         assert!(
             readme.contains(&format!("\n| {code} | ")),
             "exit code {code} missing from README"

@@ -154,6 +154,18 @@ fn remote_fault(err: &git2::Error, url: &str) -> Option<Error> {
     None
 }
 
+/// An object whose contents do not hash to its id, seen when libgit2 re-hashes what it reads
+/// (`--verify-signatures` turns that on): the source's object files were altered after the
+/// fact, and what a signature covers would not be what is checked out (exit 4).
+pub fn corrupt_object(err: &git2::Error, url: &str) -> Option<Error> {
+    err.message()
+        .contains("hash mismatch")
+        .then(|| Error::BrokenRepo {
+            url: url.to_string(),
+            detail: format!("an object is not what its id says ({})", err.message()),
+        })
+}
+
 /// What the remote itself said (`fatal: …` lines of its sideband) goes into the error line. A
 /// server that says it cannot read its own repository has a broken repository (exit 4): another
 /// attempt would get the same answer.

@@ -94,6 +94,7 @@ pub fn write(repo: &Repository, scan: &Scan, s: &Session) -> Result<bool> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
     let done = AtomicUsize::new(0);
     let gitdir = repo.path().to_path_buf();
+    let url = s.remote.url.to_string();
     debug!(
         files = entries.len(),
         workers, "writing a fresh checkout in parallel"
@@ -103,7 +104,7 @@ pub fn write(repo: &Repository, scan: &Scan, s: &Session) -> Result<bool> {
         workers,
         || Repository::open(&gitdir).map_err(|e| internal("opening the repository", e)),
         |repo, i| {
-            let meta = write_one(repo, &entries[i], &at(&entries[i].path))?;
+            let meta = write_one(repo, &entries[i], &at(&entries[i].path), &url)?;
             done.fetch_add(1, Ordering::Relaxed);
             Ok(meta)
         },
@@ -154,16 +155,17 @@ fn make_dir(path: &Path) -> std::io::Result<()> {
 }
 
 /// Writes one entry; its stat data (not for submodules) goes to the index.
-fn write_one(repo: &Repository, e: &Entry, path: &PathBuf) -> Result<std::fs::Metadata> {
+fn write_one(repo: &Repository, e: &Entry, path: &PathBuf, url: &str) -> Result<std::fs::Metadata> {
     let io = |err: std::io::Error| {
         Error::destination(path, format!("cannot write the working tree: {err}"))
     };
     if e.mode == 0o160000 {
         return std::fs::symlink_metadata(path).map_err(io);
     }
-    let blob = repo
-        .find_blob(e.oid)
-        .map_err(|err| Error::Internal(format!("reading {}: {}", e.oid, err.message())))?;
+    let blob = repo.find_blob(e.oid).map_err(|err| {
+        crate::git::classify::corrupt_object(&err, url)
+            .unwrap_or_else(|| Error::Internal(format!("reading {}: {}", e.oid, err.message())))
+    })?;
     if e.mode == 0o120000 {
         std::os::unix::fs::symlink(OsStr::from_bytes(blob.content()), path).map_err(io)?;
     } else {

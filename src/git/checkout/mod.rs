@@ -103,6 +103,9 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
             || m.contains("Read-only")
         {
             cannot_write(repo, m)
+        } else if let Some(broken) = super::classify::corrupt_object(&e, &s.remote.url.to_string())
+        {
+            broken
         } else {
             internal("checking out", e)
         }
