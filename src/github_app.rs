@@ -57,17 +57,18 @@ pub fn normalize_key(text: &str) -> String {
 /// with it. An encrypted key is refused, never prompted for.
 fn private_key(pem: &str) -> std::result::Result<PKey<Private>, String> {
     if !pem.contains("-----BEGIN") {
-        return Err("it is not a PEM key (no -----BEGIN line): give the .pem file GitHub generated for the App".into());
+        return Err("it is not a PEM key (no -----BEGIN line)".into());
+    }
+    if pem.contains("PUBLIC KEY-----") {
+        return Err("it is a public key, and the App signs with its private key".into());
     }
     if pem.contains("ENCRYPTED") {
-        return Err(
-            "it is encrypted: give the key as GitHub generated it (unencrypted PEM)".into(),
-        );
+        return Err("it is encrypted, and GitHub generates App keys unencrypted".into());
     }
     let key = PKey::private_key_from_pem_callback(pem.as_bytes(), |_| Ok(0))
-        .map_err(|_| "OpenSSL cannot read it as a PEM private key: give the .pem file GitHub generated for the App".to_string())?;
+        .map_err(|_| "OpenSSL cannot read it as a PEM private key".to_string())?;
     if key.id() != Id::RSA {
-        return Err("it is not an RSA key, and GitHub Apps sign with RSA (RS256): give the .pem file GitHub generated for the App".into());
+        return Err("it is not an RSA key, and GitHub Apps sign with RSA (RS256)".into());
     }
     Ok(key)
 }
@@ -467,6 +468,12 @@ mod tests {
         let ec = String::from_utf8(ec.private_key_to_pem().unwrap()).unwrap();
         assert!(check_key(&ec).unwrap_err().contains("not an RSA key"));
         assert!(check_key("hello").unwrap_err().contains("not a PEM"));
+        let public = PKey::private_key_from_pem(pem.as_bytes())
+            .unwrap()
+            .public_key_to_pem()
+            .unwrap();
+        let public = String::from_utf8(public).unwrap();
+        assert!(check_key(&public).unwrap_err().contains("a public key"));
         let broken = pem.replace(&pem[100..140], "");
         assert!(check_key(&broken).unwrap_err().contains("cannot read"));
         let encrypted = openssl::rsa::Rsa::private_key_from_pem(pem.as_bytes())

@@ -811,6 +811,69 @@ mod tests {
     }
 
     #[test]
+    fn a_github_app_replaces_the_repositorys_credentials_and_finds_its_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = openssl::rsa::Rsa::generate(2048)
+            .unwrap()
+            .private_key_to_pem()
+            .unwrap();
+        std::fs::write(dir.path().join("app.pem"), pem).unwrap();
+        let store = dir.path().join("store");
+        std::fs::write(&store, "https://stored:s3@github.com\n").unwrap();
+        let store = store.to_str().unwrap();
+        let args = [
+            "clone",
+            "--url",
+            "https://github.com/acme/models.git",
+            "--dest",
+            "w",
+            "--github-app-id",
+            "123",
+            "--github-app-private-key-file",
+            "app.pem",
+        ];
+        let env = [
+            (CREDENTIALS_STORE_ENV, store),
+            ("HTTPS_PROXY", "http://proxy:3128"),
+        ];
+        let cfg = resolve_with(&args, &env, dir.path()).unwrap();
+        let app = cfg.github_app.expect("an App");
+        assert_eq!(app.api, "https://api.github.com");
+        assert_eq!(app.repository, Some(("acme".into(), "models".into())));
+        assert_eq!(app.installation, None);
+        assert_eq!(app.proxy.as_deref(), Some("http://proxy:3128"));
+        assert!(!format!("{:?}", app.key).contains("PRIVATE"));
+        // The store's line for github.com gives way to the App's token; it stays for the
+        // submodules on other hosts.
+        assert!(cfg.remote.credentials.is_none());
+        assert!(cfg.remote.credentials_store.is_some());
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+
+        // GitHub Enterprise: the API given (a trailing `/` dropped), NO_PROXY honoured, and
+        // plain http:// warned about.
+        let mut ghe = args.to_vec();
+        ghe[2] = "https://ghe.example.com/acme/models";
+        ghe.extend(["--github-api-url", "http://ghe.example.com/api/v3/"]);
+        let env = [
+            ("HTTP_PROXY", "http://proxy:3128"),
+            ("NO_PROXY", "ghe.example.com"),
+        ];
+        let cfg = resolve_with(&ghe, &env, dir.path()).unwrap();
+        let app = cfg.github_app.unwrap();
+        assert_eq!(app.api, "http://ghe.example.com/api/v3");
+        assert_eq!(app.proxy, None);
+        assert!(cfg.warnings.iter().any(|w| w.starts_with("insecure")));
+        // Without it, the message names the API to give.
+        let mut no_api = args.to_vec();
+        no_api[2] = "https://ghe.example.com/acme/models";
+        let err = resolve_with(&no_api, &[], dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("https://ghe.example.com/api/v3"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_local_source_ignores_depth_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src");

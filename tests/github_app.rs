@@ -310,6 +310,19 @@ fn the_api_over_https_trusts_the_ca_file() {
     assert_failed(&out, 8);
     assert!(out.stderr.contains("--ca-file"), "{}", out.stderr);
     assert_eq!(s.api.tokens().len(), 1);
+
+    // HTTPS_PROXY applies to the API (the http:// git server goes direct).
+    let proxy = common::Proxy::start(None);
+    let (out, dir) = clone(&url, &[("HTTPS_PROXY", &proxy.url())], &args);
+    ok(&out);
+    assert!(
+        proxy
+            .log()
+            .contains(&format!("CONNECT 127.0.0.1:{}", s.api.port)),
+        "the API's calls went through the proxy: {}",
+        proxy.log()
+    );
+    assert_no_app_secret(&s, &out, dir.path());
 }
 
 #[test]
