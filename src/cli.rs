@@ -198,6 +198,22 @@ pub struct ConnArgs {
     #[arg(long, env = "GITINIT_CREDENTIALS_ENV", value_name = "VAR")]
     pub credentials_env: Option<String>,
 
+    /// Authenticate as this GitHub App (its id or client id): its installation token is used for the repository and same-host submodules.
+    #[arg(long, env = "GITINIT_GITHUB_APP_ID", value_name = "ID")]
+    pub github_app_id: Option<String>,
+
+    /// The GitHub App's installation; default: looked up from the repository's owner.
+    #[arg(long, env = "GITINIT_GITHUB_APP_INSTALLATION_ID", value_name = "ID")]
+    pub github_app_installation_id: Option<String>,
+
+    /// The GitHub App's private key (PEM); or its contents in GITINIT_GITHUB_APP_PRIVATE_KEY.
+    #[arg(long, env = "GITINIT_GITHUB_APP_PRIVATE_KEY_FILE", value_name = "FILE")]
+    pub github_app_private_key_file: Option<PathBuf>,
+
+    /// GitHub's REST API for the GitHub App (default https://api.github.com; GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, env = "GITINIT_GITHUB_API_URL", value_name = "URL")]
+    pub github_api_url: Option<String>,
+
     /// Limit for the whole run, retries included (e.g. 90s, 10m).
     #[arg(long, env = "GITINIT_TIMEOUT", value_name = "DURATION")]
     pub timeout: Option<String>,

@@ -61,6 +61,37 @@ impl std::fmt::Debug for CredentialStore {
     }
 }
 
+/// SPEC §14: authenticate as a GitHub App installation. The job buys the installation token
+/// (`github_app`) before the fetch; it becomes the credentials of the repository's host.
+#[derive(Debug, Clone)]
+pub struct GithubApp {
+    /// The App's id (or client id): the JWT's `iss`.
+    pub id: String,
+    /// The installation; `None`: looked up from the repository's owner.
+    pub installation: Option<u64>,
+    /// `OWNER` and `REPO` of `https://HOST/OWNER/REPO(.git)`, for the look-up.
+    pub repository: Option<(String, String)>,
+    pub key: AppKey,
+    /// GitHub's REST API, without a trailing `/` (`https://api.github.com`).
+    pub api: String,
+    /// The proxy the API's URL goes through.
+    pub proxy: Option<String>,
+}
+
+/// A GitHub App's private key (PEM, RSA), normalised; `Debug` does not show it.
+#[derive(Clone)]
+pub struct AppKey {
+    pub pem: String,
+    /// Where it came from, for messages (`--github-app-private-key-file F`, the env var).
+    pub source: String,
+}
+
+impl std::fmt::Debug for AppKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppKey {{ source: {:?} }}", self.source)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportTarget {
     Stdout,
@@ -151,4 +182,6 @@ pub struct Config {
     pub verify_signatures: Option<crate::signature::AllowedKeys>,
     /// Warnings decided while resolving, logged once logging is up.
     pub warnings: Vec<String>,
+    /// `--github-app-id`: the credentials are a GitHub App installation's token (SPEC §14).
+    pub github_app: Option<GithubApp>,
 }

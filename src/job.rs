@@ -271,6 +271,22 @@ fn execute(cli: &Cli, cfg: &Config, deadline: &mut Option<Instant>) -> Result<()
         *deadline = Some(Instant::now() + t);
         crate::process::start_watchdog(t, conn.log_format);
     }
+    // SPEC §14: a GitHub App's installation token becomes the repository's credentials (and,
+    // through them, those of the submodules on its host), for this run only.
+    let with_app;
+    let cfg = match &cfg.github_app {
+        Some(app) => {
+            let mut c = cfg.clone();
+            c.remote.credentials = Some(crate::github_app::credentials(
+                app,
+                &cfg.remote,
+                cfg.retries,
+            )?);
+            with_app = c;
+            &with_app
+        }
+        None => cfg,
+    };
     let quiet = conn.quiet || cfg.flags.quiet;
     let progress = crate::progress::Progress::new(quiet, cfg.progress_interval, cfg.progress_bar);
     let session = Session::new(&cfg.remote, &cfg.want, cfg.dest.as_deref(), progress);

@@ -15,6 +15,7 @@ pub mod dest;
 pub mod error;
 pub mod flags;
 pub mod git;
+pub mod github_app;
 pub mod hints;
 pub mod job;
 pub mod lfs;

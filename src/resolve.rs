@@ -109,8 +109,13 @@ pub fn resolve(
         d => d,
     };
 
-    let credentials = resolve_credentials(conn, &url, env)?;
     let proxy_env = crate::proxy::ProxyEnv::read(env);
+    let github_app = resolve_github_app(conn, cwd, &url, env, &proxy_env, &mut warnings)?;
+    // The App's token, bought by the job, replaces the repository's credentials.
+    let credentials = match github_app {
+        Some(_) => None,
+        None => resolve_credentials(conn, &url, env)?,
+    };
     let proxy = crate::proxy::choose(&url, &proxy_env)?;
     let credentials_store = env(CREDENTIALS_STORE_ENV)
         .filter(|p| !p.trim().is_empty())
@@ -213,6 +218,7 @@ pub fn resolve(
         progress_bar: conn.log_format == crate::cli::LogFormat::Text,
         warnings,
         flags,
+        github_app,
     })
 }
 
@@ -411,6 +417,166 @@ fn resolve_credentials(
         url.port,
         &url.path,
     ))
+}
+
+/// The env var with the GitHub App's private key (its contents).
+pub const GITHUB_APP_KEY_ENV: &str = "GITINIT_GITHUB_APP_PRIVATE_KEY";
+
+/// SPEC §14: `--github-app-id` and its companions → the App, or `None`. Its token replaces the
+/// repository's credentials, so credentials given another way with it are a contradiction.
+fn resolve_github_app(
+    conn: &ConnArgs,
+    cwd: &Path,
+    url: &RepoUrl,
+    env: &dyn Fn(&str) -> Option<String>,
+    proxy_env: &crate::proxy::ProxyEnv,
+    warnings: &mut Vec<String>,
+) -> Result<Option<crate::config::GithubApp>> {
+    use crate::remote_url::Scheme;
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let key_env = env(GITHUB_APP_KEY_ENV).filter(|k| !k.trim().is_empty());
+    let Some(id) = given(&conn.github_app_id) else {
+        if given(&conn.github_app_installation_id).is_some()
+            || conn.github_app_private_key_file.is_some()
+            || key_env.is_some()
+        {
+            return Err(Error::invalid(format!(
+                "a GitHub App installation or private key is given (--github-app-installation-id, --github-app-private-key-file or {GITHUB_APP_KEY_ENV}) without the App: give its id with --github-app-id (GITINIT_GITHUB_APP_ID)"
+            )));
+        }
+        return Ok(None);
+    };
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(Error::invalid(format!(
+            "--github-app-id `{id}`: not a GitHub App id (a number, e.g. 123456) or client id (e.g. Iv23liAbCdEf): copy it from the App's settings"
+        )));
+    }
+    let installation = match given(&conn.github_app_installation_id) {
+        None => None,
+        Some(i) => Some(i.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            Error::invalid(format!(
+                "--github-app-installation-id `{i}`: not an installation id, the number at the end of the installation's settings URL (…/settings/installations/12345678); or leave it out to look it up from the repository's owner"
+            ))
+        })?),
+    };
+    let host = url.host_str().to_string();
+    if !matches!(url.scheme, Scheme::Https | Scheme::Http) {
+        return Err(Error::invalid(format!(
+            "--github-app-id: a GitHub App's token works over HTTPS, and {url} is not an https:// URL: give the repository as https://{host}/{}",
+            url.path.trim_start_matches('/')
+        )));
+    }
+    let explicit = if url.credentials.is_some() {
+        Some("credentials in the URL".to_string())
+    } else if let Some(var) = &conn.credentials_env {
+        Some(format!("--credentials-env {}", var.trim()))
+    } else if env(CREDENTIALS_ENV).is_some_and(|v| !v.trim().is_empty()) {
+        Some(CREDENTIALS_ENV.to_string())
+    } else {
+        None
+    };
+    if let Some(what) = explicit {
+        return Err(Error::invalid(format!(
+            "--github-app-id and {what} both give the repository's credentials: give one of them (the App's installation token replaces the others)"
+        )));
+    }
+    let parts: Vec<&str> = url.path.trim_matches('/').split('/').collect();
+    let repository = match parts[..] {
+        [owner, repo] if !owner.is_empty() && !repo.is_empty() => Some((
+            owner.to_string(),
+            repo.strip_suffix(".git").unwrap_or(repo).to_string(),
+        )),
+        _ => None,
+    };
+    if installation.is_none() && repository.is_none() {
+        return Err(Error::invalid(format!(
+            "--github-app-id: {url} is not https://HOST/OWNER/REPO, so the App's installation cannot be looked up from its owner: give it with --github-app-installation-id"
+        )));
+    }
+    let api = match given(&conn.github_api_url) {
+        Some(a) => a.trim_end_matches('/').to_string(),
+        None if host.eq_ignore_ascii_case("github.com") => "https://api.github.com".to_string(),
+        None => {
+            let suggested = if host.to_ascii_lowercase().ends_with(".ghe.com") {
+                format!("https://api.{host}")
+            } else {
+                format!("https://{host}/api/v3")
+            };
+            return Err(Error::invalid(format!(
+                "--github-app-id: the repository is on {host}, not github.com: give its GitHub API with --github-api-url (GITINIT_GITHUB_API_URL), e.g. {suggested}"
+            )));
+        }
+    };
+    let bad_api = |why: &str| {
+        Error::invalid(format!(
+            "--github-api-url `{}`: {why} (GitHub: https://api.github.com; GitHub Enterprise Server: https://HOST/api/v3)",
+            crate::redact::url(&api)
+        ))
+    };
+    let parsed = url::Url::parse(&api).map_err(|e| bad_api(&format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return Err(bad_api("not an https:// URL"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad_api(
+            "it holds credentials; the App's JWT is the API's credential: remove them",
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad_api("it holds a query or fragment"));
+    }
+    if parsed.scheme() == "http" {
+        warnings.push(format!(
+            "insecure: --github-api-url {api} is http://: the App's JWT and its installation token travel unencrypted, and anyone on the network path can read them and act as the App"
+        ));
+    }
+    let api_url = RepoUrl::parse(&format!("{api}/app"), Path::new("/"))
+        .map_err(|e| bad_api(&e.to_string()))?;
+    let proxy = crate::proxy::choose(&api_url, proxy_env)?;
+    let key_error = |detail: String, hint: &str| Error::Auth {
+        url: format!("GitHub as App {id}"),
+        detail,
+        hint: hint.into(),
+    };
+    const HINT_KEY: &str = "Give the private key GitHub generated for the App (its settings > Private keys > Generate a private key), as a file with --github-app-private-key-file or its contents in GITINIT_GITHUB_APP_PRIVATE_KEY";
+    let (text, source) = if let Some(file) = &conn.github_app_private_key_file {
+        let file = cwd.join(file);
+        let source = format!("--github-app-private-key-file {}", file.display());
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                "This is a file permission problem, not a wrong key: the container's user cannot read it. Mount the secret readable by that user (defaultMode: 0440 with the pod's fsGroup, or runAsUser the file's owner)"
+            } else {
+                HINT_KEY
+            };
+            key_error(format!("cannot read {source}: {e}"), hint)
+        })?;
+        (text, source)
+    } else if let Some(text) = key_env {
+        (text, GITHUB_APP_KEY_ENV.to_string())
+    } else {
+        return Err(Error::invalid(format!(
+            "--github-app-id needs the App's private key: give --github-app-private-key-file FILE (GITINIT_GITHUB_APP_PRIVATE_KEY_FILE) or its contents in {GITHUB_APP_KEY_ENV}"
+        )));
+    };
+    let pem = crate::github_app::normalize_key(&text);
+    crate::github_app::check_key(&pem)
+        .map_err(|problem| key_error(format!("{source}: {problem}"), HINT_KEY))?;
+    Ok(Some(crate::config::GithubApp {
+        id,
+        installation,
+        repository,
+        key: crate::config::AppKey { pem, source },
+        api,
+        proxy,
+    }))
 }
 
 fn resolve_ssh(
@@ -709,6 +875,69 @@ mod tests {
             let key = cfg.remote.ssh.unwrap().key.unwrap();
             assert!(key.source.ends_with(name), "{}", key.source);
         }
+    }
+
+    #[test]
+    fn a_github_app_replaces_the_repositorys_credentials_and_finds_its_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = openssl::rsa::Rsa::generate(2048)
+            .unwrap()
+            .private_key_to_pem()
+            .unwrap();
+        std::fs::write(dir.path().join("app.pem"), pem).unwrap();
+        let store = dir.path().join("store");
+        std::fs::write(&store, "https://stored:s3@github.com\n").unwrap();
+        let store = store.to_str().unwrap();
+        let args = [
+            "clone",
+            "--url",
+            "https://github.com/acme/models.git",
+            "--dest",
+            "w",
+            "--github-app-id",
+            "123",
+            "--github-app-private-key-file",
+            "app.pem",
+        ];
+        let env = [
+            (CREDENTIALS_STORE_ENV, store),
+            ("HTTPS_PROXY", "http://proxy:3128"),
+        ];
+        let cfg = resolve_with(&args, &env, dir.path()).unwrap();
+        let app = cfg.github_app.expect("an App");
+        assert_eq!(app.api, "https://api.github.com");
+        assert_eq!(app.repository, Some(("acme".into(), "models".into())));
+        assert_eq!(app.installation, None);
+        assert_eq!(app.proxy.as_deref(), Some("http://proxy:3128"));
+        assert!(!format!("{:?}", app.key).contains("PRIVATE"));
+        // The store's line for github.com gives way to the App's token; it stays for the
+        // submodules on other hosts.
+        assert!(cfg.remote.credentials.is_none());
+        assert!(cfg.remote.credentials_store.is_some());
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+
+        // GitHub Enterprise: the API given (a trailing `/` dropped), NO_PROXY honoured, and
+        // plain http:// warned about.
+        let mut ghe = args.to_vec();
+        ghe[2] = "https://ghe.example.com/acme/models";
+        ghe.extend(["--github-api-url", "http://ghe.example.com/api/v3/"]);
+        let env = [
+            ("HTTP_PROXY", "http://proxy:3128"),
+            ("NO_PROXY", "ghe.example.com"),
+        ];
+        let cfg = resolve_with(&ghe, &env, dir.path()).unwrap();
+        let app = cfg.github_app.unwrap();
+        assert_eq!(app.api, "http://ghe.example.com/api/v3");
+        assert_eq!(app.proxy, None);
+        assert!(cfg.warnings.iter().any(|w| w.starts_with("insecure")));
+        // Without it, the message names the API to give.
+        let mut no_api = args.to_vec();
+        no_api[2] = "https://ghe.example.com/acme/models";
+        let err = resolve_with(&no_api, &[], dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("https://ghe.example.com/api/v3"),
+            "{err}"
+        );
     }
 
     #[test]

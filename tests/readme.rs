@@ -58,6 +58,7 @@ fn every_option_and_env_var_of_help_is_in_the_readme() {
         "POLYAXON_SSH_PRIVATE_KEY",
         "GITINIT_SSH_KEY",
         "GITINIT_SSH_KEY_PASSPHRASE",
+        "GITINIT_GITHUB_APP_PRIVATE_KEY",
         "GITINIT_TERMINATION_LOG",
         "GITINIT_IO_TIMEOUT",
         "HTTPS_PROXY",

@@ -103,6 +103,12 @@ $SERVER["socket"] == "127.0.0.1:{https_port}" {{
         self.child.id()
     }
 
+    /// The Basic auth users of `/private/` (lighttpd's plain file, `user:password` lines):
+    /// a test may add its own.
+    pub fn users_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("users")
+    }
+
     /// Access and error logs, to see which requests were made.
     pub fn log(&self) -> String {
         let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();

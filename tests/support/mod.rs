@@ -5,11 +5,12 @@
 //! Here: the clean environment, `gitinit()`, `run`, `ok`, `assert_no_secret`, ports and child
 //! handling every server shares. `fixtures` (the repositories, built by `fixtures.sh`), `http`
 //! (lighttpd + git-http-backend), `daemon` (git daemon), `sshd`, `proxy` (tinyproxy and the
-//! in-process fault and auth proxies).
+//! in-process fault and auth proxies), `github_app` (a stand-in of GitHub's App API).
 #![allow(dead_code)]
 
 mod daemon;
 mod fixtures;
+pub mod github_app;
 mod http;
 pub mod lfs;
 pub mod polyaxon;
