@@ -16,7 +16,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use git2::{Oid, Repository};
 use tracing::{debug, info, warn};
@@ -60,8 +60,11 @@ pub fn entry_name(url: &RepoUrl) -> String {
 struct Entry {
     /// `DIR/<name>.git`
     path: PathBuf,
-    /// `DIR/<name>.lock`: never removed, so that every run locks the same file.
+    /// `DIR/<name>.lock`: shared while a run reads the entry, exclusive while one changes it.
+    /// Never removed, so that every run locks the same file.
     lock_path: PathBuf,
+    /// `DIR/<name>.fill`: held by the one run that may fill the entry; the others wait on it.
+    fill_path: PathBuf,
     dir: PathBuf,
     name: String,
 }
@@ -98,26 +101,39 @@ pub fn fetch_into(
     let started = Instant::now();
     lock.wait(
         Kind::Shared,
-        "another run is filling the cache entry: waiting for it",
+        "another run is changing the cache entry: waiting for it",
     )?;
     let mut used = Use::Hit;
     let commit = match entry.lookup(&adv, &target, s) {
         Some(c) => c,
         None => {
-            // Two readers that both upgraded would wait for each other forever.
+            // Would-be fillers queue on the fill lock, not on the entry's: readers keep
+            // linking meanwhile, and a reader never waits for the fill lock while it holds the
+            // entry's (two readers upgrading would wait for each other forever).
             lock.release();
-            lock.wait(
+            let filling = Lock::open(&entry.fill_path).map_err(|e| {
+                Error::destination(&entry.fill_path, format!("cannot open the cache's lock: {e}"))
+            })?;
+            filling.wait(
                 Kind::Exclusive,
-                "other runs are using the cache entry: waiting to fill it",
+                "another run is filling the cache entry: waiting for it",
             )?;
-            // Another run may have filled it while this one waited.
+            lock.wait(Kind::Shared, "")?;
             match entry.lookup(&adv, &target, s) {
+                // Filled by the run this one waited for.
                 Some(c) => c,
                 None => {
+                    lock.release();
+                    // Readers still linking finish first; nobody else fills meanwhile.
+                    lock.wait(
+                        Kind::Exclusive,
+                        "runs are taking objects from the cache entry: waiting to fill it",
+                    )?;
                     used = Use::Filled;
                     entry.fill(s, retries)?;
                     // Readers may come in while this run links; nobody may evict.
                     lock.wait(Kind::Shared, "")?;
+                    drop(filling);
                     match entry.lookup(&adv, &target, s) {
                         Some(c) => c,
                         None => {
@@ -185,6 +201,7 @@ impl Entry {
             .map_err(|e| format!("cannot write there: {e}"))?;
         Ok(Entry {
             path: dir.join(format!("{name}.git")),
+            fill_path: dir.join(format!("{name}.fill")),
             lock_path,
             dir: dir.to_path_buf(),
             name,
@@ -484,6 +501,7 @@ fn evict(dir: &Path, max: u64, keep: &str) {
         let entry = Entry {
             path: dir.join(format!("{name}.git")),
             lock_path: dir.join(format!("{name}.lock")),
+            fill_path: dir.join(format!("{name}.fill")),
             dir: dir.to_path_buf(),
             name: name.clone(),
         };
@@ -516,6 +534,15 @@ enum Kind {
     Exclusive,
 }
 
+impl Kind {
+    fn l_type(self) -> libc::c_int {
+        match self {
+            Kind::Shared => libc::F_RDLCK,
+            Kind::Exclusive => libc::F_WRLCK,
+        }
+    }
+}
+
 /// An open-file-description lock on the whole lock file: released when the file is closed
 /// (also by a killed process), and carried to the server on NFS.
 struct Lock {
@@ -532,49 +559,47 @@ impl Lock {
         Ok(Lock { file })
     }
 
-    fn try_take(&self, kind: Kind) -> bool {
-        // SAFETY: a zeroed flock is a valid value of the C struct; every field we rely on is
-        // then set.
+    /// One `fcntl` lock call on the whole file: `F_OFD_SETLK` (try) or `F_OFD_SETLKW` (wait).
+    fn set(&self, cmd: libc::c_int, l_type: libc::c_int) -> std::io::Result<()> {
+        // SAFETY: a zeroed flock is a valid value of the C struct (start 0, length 0: the whole
+        // file); the fields we need are set below.
         let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-        fl.l_type = match kind {
-            Kind::Shared => libc::F_RDLCK,
-            Kind::Exclusive => libc::F_WRLCK,
-        } as libc::c_short;
+        fl.l_type = l_type as libc::c_short;
         fl.l_whence = libc::SEEK_SET as libc::c_short;
         // SAFETY: the descriptor is open for the lifetime of `self`; `fl` outlives the call.
-        unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_OFD_SETLK, &fl) == 0 }
+        match unsafe { libc::fcntl(self.file.as_raw_fd(), cmd, &fl) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
     }
 
-    /// Takes (or converts to) the lock, waiting as long as it takes: the run's `--timeout`
-    /// bounds the wait, and a holder that dies releases it.
+    fn try_take(&self, kind: Kind) -> bool {
+        self.set(libc::F_OFD_SETLK, kind.l_type()).is_ok()
+    }
+
+    /// Takes (or converts to) the lock, waiting as long as it takes, in the kernel (a release
+    /// wakes the waiter at once): the run's `--timeout` ends the wait, and a holder that dies
+    /// releases the lock.
     fn wait(&self, kind: Kind, waiting: &str) -> Result<()> {
-        let mut pause = Duration::from_millis(20);
-        let mut said = false;
-        while !self.try_take(kind) {
-            let err = std::io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EACCES) | Some(libc::EINTR) => {}
-                _ => {
-                    return Err(Error::Internal(format!("locking the cache entry: {err}")));
+        if self.try_take(kind) {
+            return Ok(());
+        }
+        if !waiting.is_empty() {
+            info!("{waiting}");
+        }
+        loop {
+            match self.set(libc::F_OFD_SETLKW, kind.l_type()) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::Internal(format!("locking the cache entry: {e}")));
                 }
             }
-            if !said && !waiting.is_empty() {
-                info!("{waiting}");
-                said = true;
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(250));
         }
-        Ok(())
     }
 
     fn release(&self) {
-        // SAFETY: as in `try_take`.
-        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-        fl.l_type = libc::F_UNLCK as libc::c_short;
-        fl.l_whence = libc::SEEK_SET as libc::c_short;
-        // SAFETY: as in `try_take`.
-        unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+        let _ = self.set(libc::F_OFD_SETLK, libc::F_UNLCK);
     }
 
     /// Records this use for least-recently-used eviction.
