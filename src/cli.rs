@@ -106,6 +106,10 @@ pub struct CloneArgs {
     /// Not these LFS paths: comma-separated, gitignore-like (as git-lfs's lfs.fetchexclude).
     #[arg(long, env = "GITINIT_LFS_EXCLUDE", value_name = "PATTERNS")]
     pub lfs_exclude: Option<String>,
+
+    /// Sparse checkout (cone mode) of these directories, comma-separated: top-level files, everything under each, the files of their parents (as git sparse-checkout set).
+    #[arg(long, env = "GITINIT_SPARSE", value_name = "DIRS")]
+    pub sparse: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

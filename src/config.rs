@@ -105,6 +105,8 @@ pub struct Want {
     pub all_branches: bool,
     /// `--no-tags`.
     pub no_tags: bool,
+    /// `--sparse`: the cone of the checkout (the top repository only).
+    pub sparse: Option<crate::sparse::Cone>,
 }
 
 #[derive(Debug, Clone)]

@@ -354,6 +354,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
             committed.seconds(),
             committed.offset_minutes(),
         )),
+        sparse: cfg.want.sparse.as_ref().map(|c| c.dirs().to_vec()),
     };
     if let Some(dir) = &cfg.results_dir {
         write_results(dir, &report, committed.seconds())?;
@@ -428,5 +429,6 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         lfs: None,
         connection: cfg.connection.clone(),
         committer_date: None,
+        sparse: None,
     })
 }

@@ -29,6 +29,7 @@ pub mod report;
 pub mod resolve;
 pub mod retry;
 pub mod revision;
+pub mod sparse;
 pub mod ssh;
 
 use clap::FromArgMatches;

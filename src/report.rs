@@ -34,6 +34,9 @@ pub struct Report {
     /// (absent for `check`, which may not have the commit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub committer_date: Option<String>,
+    /// `--sparse`: its directories in the order given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<Vec<String>>,
 }
 
 impl Report {

@@ -192,6 +192,10 @@ pub fn resolve(
             depth,
             all_branches: flags.all_branches,
             no_tags: flags.no_tags,
+            sparse: match clone.and_then(|c| c.sparse.as_deref()) {
+                Some(dirs) => crate::sparse::Cone::parse(dirs)?,
+                None => None,
+            },
         },
         dest,
         connection,
