@@ -110,6 +110,10 @@ pub struct CloneArgs {
     /// Sparse checkout (cone mode) of these directories, comma-separated: top-level files, everything under each, the files of their parents (as git sparse-checkout set).
     #[arg(long, env = "GITINIT_SPARSE", value_name = "DIRS")]
     pub sparse: Option<String>,
+
+    /// Partial clone: blob:none, blob:limit=N or tree:0 (the flag --filter); only the blobs the checkout needs are fetched.
+    #[arg(long, env = "GITINIT_FILTER", value_name = "SPEC")]
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

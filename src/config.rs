@@ -107,6 +107,9 @@ pub struct Want {
     pub no_tags: bool,
     /// `--sparse`: the cone of the checkout (the top repository only).
     pub sparse: Option<crate::sparse::Cone>,
+    /// `--filter`: a partial clone with this filter (the top repository only; never for a
+    /// local source).
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -355,6 +355,7 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
             committed.offset_minutes(),
         )),
         sparse: cfg.want.sparse.as_ref().map(|c| c.dirs().to_vec()),
+        filter: cfg.want.filter.clone(),
     };
     if let Some(dir) = &cfg.results_dir {
         write_results(dir, &report, committed.seconds())?;
@@ -430,5 +431,6 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         connection: cfg.connection.clone(),
         committer_date: None,
         sparse: None,
+        filter: None,
     })
 }

@@ -37,6 +37,9 @@ pub struct Report {
     /// `--sparse`: its directories in the order given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sparse: Option<Vec<String>>,
+    /// `--filter`, as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
 }
 
 impl Report {

@@ -109,6 +109,32 @@ pub fn resolve(
         d => d,
     };
 
+    // `--filter SPEC` and the flag `--filter=SPEC` must agree; git ignores it for a local
+    // repository, and so does gitinit (its objects are hard-linked, nothing is transferred).
+    let filter = match (
+        clone
+            .and_then(|c| c.filter.as_deref())
+            .filter(|f| !f.trim().is_empty()),
+        flags.filter.clone(),
+    ) {
+        (Some(o), Some(f)) if o.trim() != f => {
+            return Err(Error::invalid(format!(
+                "--filter {o} and the flag `--filter={f}` disagree: give the filter once"
+            )))
+        }
+        (Some(o), _) => Some(flags::filter_spec(o, "--filter (or GITINIT_FILTER)")?),
+        (None, f) => f,
+    };
+    let filter = match filter {
+        Some(f) if url.is_local() => {
+            warnings.push(format!(
+                "--filter={f} is ignored for a local repository (its objects are hard-linked: nothing is transferred); git ignores it too"
+            ));
+            None
+        }
+        f => f,
+    };
+
     let credentials = resolve_credentials(conn, &url, env)?;
     let proxy_env = crate::proxy::ProxyEnv::read(env);
     let proxy = crate::proxy::choose(&url, &proxy_env)?;
@@ -196,6 +222,7 @@ pub fn resolve(
                 Some(dirs) => crate::sparse::Cone::parse(dirs)?,
                 None => None,
             },
+            filter,
         },
         dest,
         connection,

@@ -487,3 +487,270 @@ fn bad_directories_are_refused_before_anything_is_written() {
         assert!(!dest.exists());
     }
 }
+
+/// The blobs a repository holds (no lazy fetch: `--batch-all-objects` reads what is there).
+fn blobs(dir: &Path) -> std::collections::BTreeSet<String> {
+    git_out(
+        dir,
+        &[
+            "cat-file",
+            "--batch-all-objects",
+            "--batch-check=%(objecttype) %(objectname)",
+        ],
+    )
+    .lines()
+    .filter_map(|l| l.strip_prefix("blob "))
+    .map(str::to_string)
+    .collect()
+}
+
+/// The blobs of the working tree: the index's entries not marked skip-worktree.
+fn checked_out_blobs(dir: &Path) -> std::collections::BTreeSet<String> {
+    git_out(dir, &["ls-files", "-t", "-s"])
+        .lines()
+        .filter(|l| l.starts_with("H ") && !l.contains(" 160000 "))
+        .map(|l| l.split(' ').nth(2).unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_partial_clone_fetches_only_the_blobs_of_the_cone_and_git_fetches_the_rest_later() {
+    let (tmp, repos, _) = monorepo(false);
+    let served = repos.join("mono.git");
+    git_out(&served, &["config", "uploadpack.allowFilter", "true"]);
+    git_out(
+        &served,
+        &["config", "uploadpack.allowAnySHA1InWant", "true"],
+    );
+    // The same repository on a server without filter support.
+    git_out(
+        &repos,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            served.to_str().unwrap(),
+            "nofilter.git",
+        ],
+    );
+    let http = HttpServer::start_at(&repos);
+    let url = http.http_url("public/mono.git");
+    let all = blobs(&served);
+
+    let dest = tmp.path().join("dest");
+    let out = run(gitinit()
+        .args([
+            "clone", "-v", "--url", &url, "--sparse", CONE, "--report", "-",
+        ])
+        .args(["--flags", "--filter=blob:none", "--dest"])
+        .arg(&dest));
+    ok(&out);
+    assert_eq!(report(&out)["filter"], "blob:none");
+    assert!(
+        !out.stderr.contains("does not support --filter"),
+        "{}",
+        out.stderr
+    );
+    // The fetch (one request: nothing to negotiate) and the cone's blobs (one request).
+    assert_eq!(http.count_requests("POST"), 2, "{}", http.log());
+    let have = blobs(&dest);
+    assert_eq!(have, checked_out_blobs(&dest));
+    assert!(
+        have.len() > 100 && have.len() * 5 < all.len(),
+        "{} of {}",
+        have.len(),
+        all.len()
+    );
+    assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
+
+    // What git leaves with the same options: the same blobs, the same configuration.
+    let reference = tmp.path().join("ref");
+    git_out(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--sparse",
+            "--filter=blob:none",
+            &url,
+            reference.to_str().unwrap(),
+        ],
+    );
+    let mut set = vec!["sparse-checkout", "set"];
+    set.extend(CONE_DIRS);
+    git_out(&reference, &set);
+    assert_same_as_git(&dest, &reference);
+    assert_eq!(blobs(&dest), blobs(&reference));
+    for key in [
+        "core.repositoryformatversion",
+        "remote.origin.promisor",
+        "remote.origin.partialclonefilter",
+        "extensions.partialclone",
+    ] {
+        assert_eq!(config(&dest, key), config(&reference, key), "{key}");
+    }
+    assert_eq!(config(&dest, "remote.origin.promisor"), "true");
+
+    // git in the job's container fetches a blob outside the cone when it needs it.
+    assert_eq!(
+        git_out(&dest, &["show", "HEAD:services/svc02/src/f03.rs"]),
+        "// svc 2 file 3"
+    );
+    assert!(git_out(&dest, &["log", "-p", "-1", "--", "tools/x/y/z/t07.sh"]).contains("#!/bin/sh"));
+    // Nothing missing that is not promised (a dangling object is no error).
+    assert!(!git_out(&dest, &["fsck", "--connectivity-only"]).contains("missing"));
+
+    // A rerun with another cone fetches only its missing blobs.
+    let before = http.count_requests("POST");
+    let out = run(gitinit()
+        .args([
+            "clone",
+            "--url",
+            &url,
+            "--sparse",
+            "tools,libs/lib02",
+            "--filter",
+            "blob:none",
+            "--dest",
+        ])
+        .arg(&dest));
+    ok(&out);
+    assert_eq!(http.count_requests("POST"), before + 1, "{}", http.log());
+    assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
+    assert!(dest.join("tools/x/y/z/t49.sh").is_file());
+    assert!(dest.join("libs/lib02/extra/e29.c").is_file());
+    assert!(!dest.join("docs").exists());
+
+    // Shallow with blob:none: the commit and trees in one request, the blobs in one more.
+    let dest = tmp.path().join("dest-shallow-none");
+    let before = http.count_requests("POST");
+    let out = run(gitinit()
+        .args([
+            "clone",
+            "--url",
+            &url,
+            "--depth",
+            "1",
+            "--filter",
+            "blob:none",
+            "--sparse",
+            "docs",
+        ])
+        .arg("--dest")
+        .arg(&dest));
+    ok(&out);
+    assert_eq!(http.count_requests("POST"), before + 2, "{}", http.log());
+    assert_eq!(blobs(&dest), checked_out_blobs(&dest));
+    assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
+
+    // tree:0 through GITINIT_FILTER: the trees come in one more request.
+    let dest = tmp.path().join("dest-tree0");
+    let out = run(gitinit()
+        .env("GITINIT_FILTER", "tree:0")
+        .args([
+            "clone", "--url", &url, "--sparse", CONE, "--report", "-", "--dest",
+        ])
+        .arg(&dest));
+    assert_eq!(out.code, 0, "{}\n{}", out.stderr, http.log());
+    assert_eq!(report(&out)["filter"], "tree:0");
+    assert_eq!(blobs(&dest), checked_out_blobs(&dest));
+    assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
+    assert_eq!(config(&dest, "remote.origin.partialclonefilter"), "tree:0");
+    assert_eq!(files(&dest), files(&reference));
+
+    // Shallow too: the filter goes into libgit2's shallow request (one request, see
+    // git::http::shallow). Every blob is below 1 KiB: nothing more to fetch.
+    let dest = tmp.path().join("dest-shallow");
+    let before = http.count_requests("POST");
+    let out = run(gitinit()
+        .args([
+            "clone",
+            "--url",
+            &url,
+            "--depth",
+            "1",
+            "--filter",
+            "blob:limit=1k",
+            "--dest",
+        ])
+        .arg(&dest));
+    ok(&out);
+    assert_eq!(http.count_requests("POST"), before + 1, "{}", http.log());
+    assert_eq!(blobs(&dest), all);
+    assert_eq!(
+        config(&dest, "remote.origin.partialclonefilter"),
+        "blob:limit=1k"
+    );
+    assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
+    assert_eq!(
+        git_out(&dest, &["rev-parse", "--is-shallow-repository"]),
+        "true"
+    );
+
+    // A server without `filter`: a warning, every blob, and the promisor configuration all
+    // the same (as git does).
+    let dest = tmp.path().join("dest-nofilter");
+    let out = run(gitinit()
+        .args([
+            "clone",
+            "--url",
+            &http.http_url("public/nofilter.git"),
+            "--filter=blob:none",
+        ])
+        .args(["--sparse", CONE, "--dest"])
+        .arg(&dest));
+    ok(&out);
+    assert!(
+        out.stderr.contains("does not support --filter=blob:none"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(blobs(&dest), all);
+    assert_eq!(config(&dest, "remote.origin.promisor"), "true");
+    assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn bad_filters_are_refused_and_a_local_source_ignores_the_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("dest");
+    for (option, flag) in [
+        (Some("blob:some"), None),
+        (None, Some("--filter=sparse:oid=HEAD")),
+        (Some("blob:none"), Some("--filter=tree:0")),
+    ] {
+        let mut cmd = gitinit();
+        cmd.args(["clone", "--url", "https://127.0.0.1:1/none.git", "--dest"])
+            .arg(&dest);
+        if let Some(o) = option {
+            cmd.args(["--filter", o]);
+        }
+        if let Some(f) = flag {
+            cmd.args(["--flags", f]);
+        }
+        let out = run(&mut cmd);
+        assert_eq!(out.code, 2, "{option:?} {flag:?}: {}", out.stderr);
+        assert!(out.stderr.contains("filter"), "{}", out.stderr);
+    }
+    let (tmp, repos, _) = monorepo(false);
+    let dest = tmp.path().join("local");
+    let out = run(gitinit()
+        .args([
+            "clone",
+            "--url",
+            repos.join("mono.git").to_str().unwrap(),
+            "--filter=blob:none",
+            "--report",
+            "-",
+            "--dest",
+        ])
+        .arg(&dest));
+    ok(&out);
+    assert!(
+        out.stderr.contains("ignored for a local repository"),
+        "{}",
+        out.stderr
+    );
+    assert!(report(&out).get("filter").is_none());
+    assert_eq!(config(&dest, "remote.origin.promisor"), "");
+}

@@ -248,6 +248,7 @@ fn sub_target(
         all_branches: false,
         no_tags,
         sparse: None,
+        filter: None,
     };
     remote.url = url;
     Ok((remote, want))
