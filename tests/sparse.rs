@@ -621,6 +621,64 @@ fn a_partial_clone_fetches_only_the_blobs_of_the_cone_and_git_fetches_the_rest_l
     assert!(dest.join("libs/lib02/extra/e29.c").is_file());
     assert!(!dest.join("docs").exists());
 
+    // A new commit: libgit2 negotiates with the filter (it has history now), then the changed
+    // blobs of the cone come.
+    let work = tmp.path().join("mono-work");
+    std::fs::write(work.join("libs/lib02/core/c00.c"), "changed in the cone\n").unwrap();
+    std::fs::write(work.join("services/svc09/src/f00.rs"), "changed outside\n").unwrap();
+    git_out(&work, &["add", "-A"]);
+    git_out(
+        &work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "second",
+        ],
+    );
+    git_out(&work, &["push", "-q", served.to_str().unwrap(), "main"]);
+    let out = run(gitinit()
+        .args([
+            "clone",
+            "--url",
+            &url,
+            "--sparse",
+            "tools,libs/lib02",
+            "--filter",
+            "blob:none",
+            "--dest",
+        ])
+        .arg(&dest));
+    ok(&out);
+    assert_eq!(
+        std::fs::read_to_string(dest.join("libs/lib02/core/c00.c")).unwrap(),
+        "changed in the cone\n"
+    );
+    assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
+    let changed_outside = git_out(&work, &["rev-parse", "HEAD:services/svc09/src/f00.rs"]);
+    assert!(!blobs(&dest).contains(&changed_outside));
+
+    // Behind Basic auth: the blobs' request carries the credentials as the fetch did, and no
+    // secret is written or printed.
+    let private = tmp.path().join("dest-private");
+    let out = run(gitinit()
+        .env("POLYAXON_GIT_CREDENTIALS", "bob:plainpass")
+        .args([
+            "clone",
+            "--url",
+            &http.http_url("private/mono.git"),
+            "--filter=blob:none",
+        ])
+        .args(["--sparse", "docs", "--dest"])
+        .arg(&private));
+    ok(&out);
+    assert_eq!(blobs(&private), checked_out_blobs(&private));
+    assert!(private.join("docs/page49.md").is_file());
+    common::assert_no_secret(&[&out.stdout, &out.stderr], &private, "plainpass");
+
     // Shallow with blob:none: the commit and trees in one request, the blobs in one more.
     let dest = tmp.path().join("dest-shallow-none");
     let before = http.count_requests("POST");
@@ -676,7 +734,12 @@ fn a_partial_clone_fetches_only_the_blobs_of_the_cone_and_git_fetches_the_rest_l
         .arg(&dest));
     ok(&out);
     assert_eq!(http.count_requests("POST"), before + 1, "{}", http.log());
-    assert_eq!(blobs(&dest), all);
+    let head_blobs: std::collections::BTreeSet<String> =
+        git_out(&served, &["ls-tree", "-r", "HEAD"])
+            .lines()
+            .filter_map(|l| l.split_once(" blob ").map(|(_, r)| r[..40].to_string()))
+            .collect();
+    assert_eq!(blobs(&dest), head_blobs);
     assert_eq!(
         config(&dest, "remote.origin.partialclonefilter"),
         "blob:limit=1k"
@@ -686,6 +749,33 @@ fn a_partial_clone_fetches_only_the_blobs_of_the_cone_and_git_fetches_the_rest_l
         git_out(&dest, &["rev-parse", "--is-shallow-repository"]),
         "true"
     );
+
+    // Only uploadpack.allowFilter: over HTTP (stateless) git's server serves any object
+    // reachable from its refs by id, so that is enough.
+    let strict = repos.join("strict.git");
+    git_out(
+        &repos,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            served.to_str().unwrap(),
+            "strict.git",
+        ],
+    );
+    git_out(&strict, &["config", "uploadpack.allowFilter", "true"]);
+    let dest = tmp.path().join("dest-strict");
+    let out = run(gitinit()
+        .args([
+            "clone",
+            "--url",
+            &http.http_url("public/strict.git"),
+            "--filter=blob:none",
+        ])
+        .args(["--sparse", "docs", "--dest"])
+        .arg(&dest));
+    ok(&out);
+    assert_eq!(blobs(&dest), checked_out_blobs(&dest));
 
     // A server without `filter`: a warning, every blob, and the promisor configuration all
     // the same (as git does).

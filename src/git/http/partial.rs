@@ -1,8 +1,8 @@
 //! Partial clone over smart HTTP (`--filter`): the filter added to libgit2's fetch request
 //! (libgit2 has no `filter` capability of its own), and gitinit's own request for objects by
 //! id, as git's lazy fetch makes it: every wanted id in one request, no `have` (git's noop
-//! negotiator), `done` at once. The server must allow such wants
-//! (`uploadpack.allowAnySHA1InWant` or `allowReachableSHA1InWant`; GitHub and GitLab do).
+//! negotiator), `done` at once. Over HTTP git's server serves any object its refs reach this
+//! way (stateless upload-pack checks reachability), others with `uploadpack.allowAnySHA1InWant`.
 
 use super::*;
 
