@@ -128,7 +128,7 @@ pub fn resolve(
     let filter = match filter {
         Some(f) if url.is_local() => {
             warnings.push(format!(
-                "--filter={f} is ignored for a local repository (its objects are hard-linked: nothing is transferred); git ignores it too"
+                "--filter={f} is ignored for a local repository (its objects are hard-linked: nothing is transferred), as git ignores it when cloning a path"
             ));
             None
         }
