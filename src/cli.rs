@@ -119,9 +119,18 @@ pub struct CloneArgs {
         requires = "cache"
     )]
     pub cache_max_size: Option<String>,
+
     /// The commit (or the signed tag) must be signed by a key of FILE: SSH allowed_signers lines and/or armored OpenPGP public keys.
     #[arg(long, env = "GITINIT_VERIFY_SIGNATURES", value_name = "FILE")]
     pub verify_signatures: Option<PathBuf>,
+
+    /// Sparse checkout (cone mode) of these directories, comma-separated: top-level files, everything under each, the files of their parents (as git sparse-checkout set).
+    #[arg(long, env = "GITINIT_SPARSE", value_name = "DIRS")]
+    pub sparse: Option<String>,
+
+    /// Partial clone: blob:none, blob:limit=N or tree:0 (the flag --filter); only the blobs the checkout needs are fetched.
+    #[arg(long, env = "GITINIT_FILTER", value_name = "SPEC")]
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

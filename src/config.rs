@@ -136,6 +136,11 @@ pub struct Want {
     pub all_branches: bool,
     /// `--no-tags`.
     pub no_tags: bool,
+    /// `--sparse`: the cone of the checkout (the top repository only).
+    pub sparse: Option<crate::sparse::Cone>,
+    /// `--filter`: a partial clone with this filter (the top repository only; never for a
+    /// local source).
+    pub filter: Option<String>,
 }
 
 /// The shared cache (SPEC §11).

@@ -27,6 +27,30 @@ pub struct Flags {
     pub verbose: bool,
     /// Flags accepted with no effect, each with the reason (logged as warnings).
     pub warnings: Vec<String>,
+    /// `--filter=SPEC`: a partial clone (SPEC §12).
+    pub filter: Option<String>,
+}
+
+/// A `--filter` spec gitinit can ask for: `blob:none`, `blob:limit=N` (with an optional `k`,
+/// `m` or `g`), `tree:0`; the error names `what` (the option or the flag).
+pub fn filter_spec(v: &str, what: &str) -> Result<String> {
+    let v = v.trim();
+    let ok = match v.strip_prefix("blob:limit=") {
+        Some(n) => {
+            let digits = n.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G']);
+            !digits.is_empty()
+                && n.len() - digits.len() <= 1
+                && digits.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => matches!(v, "blob:none" | "tree:0"),
+    };
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(Error::invalid(format!(
+            "{what} `{v}` is not a filter gitinit supports: give blob:none, blob:limit=N (e.g. blob:limit=1m) or tree:0"
+        )))
+    }
 }
 
 const SUPPORTED: &str = "--depth N, --recurse-submodules, --shallow-submodules, --single-branch, \
@@ -123,9 +147,7 @@ pub fn parse(values: &[String]) -> Result<Flags> {
             "--progress" => {}
             "--filter" => {
                 let v = value("--filter")?;
-                flags.warnings.push(format!(
-                    "--filter={v} is ignored: libgit2 has no partial clone; the result is the same, only the transfer is larger"
-                ));
+                flags.filter = Some(filter_spec(&v, "the flag --filter")?);
             }
             "-c" | "--config" => {
                 let v = value(&name)?;
@@ -233,9 +255,23 @@ mod tests {
     }
 
     #[test]
-    fn filter_is_a_warning() {
-        let fl = f(&["--filter=blob:none"]).unwrap();
-        assert_eq!(fl.warnings.len(), 1);
+    fn filter_is_a_partial_clone() {
+        for spec in ["blob:none", "tree:0", "blob:limit=1000", "blob:limit=1m"] {
+            let fl = f(&[&format!("--filter={spec}")]).unwrap();
+            assert_eq!(fl.filter.as_deref(), Some(spec));
+            assert!(fl.warnings.is_empty());
+        }
+        for bad in [
+            "blob:limit=",
+            "blob:limit=1mm",
+            "tree:1",
+            "sparse:oid=x",
+            "combine:a+b",
+            "",
+        ] {
+            let e = f(&[&format!("--filter={bad}")]).unwrap_err();
+            assert_eq!(e.exit_code() as u8, 2, "{bad}");
+        }
     }
 
     #[test]

@@ -402,6 +402,8 @@ fn clone(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
             committed.offset_minutes(),
         )),
         signature,
+        sparse: cfg.want.sparse.as_ref().map(|c| c.dirs().to_vec()),
+        filter: cfg.want.filter.clone(),
     };
     if let Some(dir) = &cfg.results_dir {
         write_results(dir, &report, committed.seconds())?;
@@ -479,5 +481,7 @@ fn check(cfg: &Config, s: &Session, started: Instant) -> Result<Report> {
         connection: cfg.connection.clone(),
         committer_date: None,
         signature: None,
+        sparse: None,
+        filter: None,
     })
 }

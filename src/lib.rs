@@ -32,6 +32,7 @@ pub mod resolve;
 pub mod retry;
 pub mod revision;
 pub mod signature;
+pub mod sparse;
 pub mod ssh;
 
 use clap::FromArgMatches;

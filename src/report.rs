@@ -40,6 +40,12 @@ pub struct Report {
     /// The verified signature (`--verify-signatures`): format, key fingerprint, signer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<crate::signature::Verified>,
+    /// `--sparse`: its directories in the order given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<Vec<String>>,
+    /// `--filter`, as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
 }
 
 impl Report {

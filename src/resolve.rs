@@ -109,6 +109,40 @@ pub fn resolve(
         d => d,
     };
 
+    // `--filter SPEC` and the flag `--filter=SPEC` must agree; git ignores it for a local
+    // repository, and so does gitinit (its objects are hard-linked, nothing is transferred).
+    let filter = match (
+        clone
+            .and_then(|c| c.filter.as_deref())
+            .filter(|f| !f.trim().is_empty()),
+        flags.filter.clone(),
+    ) {
+        (Some(o), Some(f)) if o.trim() != f => {
+            return Err(Error::invalid(format!(
+                "--filter {o} and the flag `--filter={f}` disagree: give the filter once"
+            )))
+        }
+        (Some(o), _) => Some(flags::filter_spec(o, "--filter (or GITINIT_FILTER)")?),
+        (None, f) => f,
+    };
+    let filter = match filter {
+        Some(f) if url.is_local() => {
+            warnings.push(format!(
+                "--filter={f} is ignored for a local repository (its objects are hard-linked: nothing is transferred), as git ignores it when cloning a path"
+            ));
+            None
+        }
+        f => f,
+    };
+    let cache = match (resolve_cache(clone, cwd)?, &filter) {
+        (Some(_), Some(f)) => {
+            warnings.push(format!(
+                "--cache is not used with --filter={f}: a partial clone fetches only the blobs it needs from the remote, and a cache entry holds whole histories"
+            ));
+            None
+        }
+        (c, _) => c,
+    };
     let proxy_env = crate::proxy::ProxyEnv::read(env);
     let github_app = resolve_github_app(conn, cwd, &url, env, &proxy_env, &mut warnings)?;
     // The App's token, bought by the job, replaces the repository's credentials.
@@ -197,6 +231,11 @@ pub fn resolve(
             depth,
             all_branches: flags.all_branches,
             no_tags: flags.no_tags,
+            sparse: match clone.and_then(|c| c.sparse.as_deref()) {
+                Some(dirs) => crate::sparse::Cone::parse(dirs)?,
+                None => None,
+            },
+            filter,
         },
         dest,
         connection,
@@ -209,7 +248,7 @@ pub fn resolve(
         clean: clone.is_some_and(|c| c.clean),
         home: env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
         lfs: resolve_lfs(clone, env)?,
-        cache: resolve_cache(clone, cwd)?,
+        cache,
         verify_signatures: resolve_signatures(clone, cwd)?,
         progress_interval: env("GITINIT_PROGRESS_INTERVAL_MS")
             .and_then(|v| v.trim().parse().ok())

@@ -609,3 +609,23 @@ fn waiting_for_another_runs_fill_is_bounded_by_the_timeout() {
     ok(&out);
     assert_checkout(&dir.path().join("b"), fx.sha("c3"));
 }
+
+#[test]
+fn a_partial_clone_goes_without_the_cache() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let url = http.http_url("public/basic.git");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = run(&mut clone_cmd(
+        &url,
+        &dir.path().join("a"),
+        &cache,
+        &["--filter", "blob:none"],
+    ));
+    ok(&out);
+    assert_eq!(report(&out)["cache"], "off");
+    assert!(out.stderr.contains("--cache is not used with --filter"), "{}", out.stderr);
+    assert_checkout(&dir.path().join("a"), fx.sha("c3"));
+    assert!(!cache.exists() || entries(&cache).is_empty());
+}

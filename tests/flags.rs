@@ -101,8 +101,10 @@ fn branch_flag_is_the_revision_unless_revision_is_given() {
     assert_eq!(git_out(&dest, &["rev-parse", "HEAD"]), fx.sha("c2"));
 }
 
+/// A server without `filter` (the fixtures' git-http-backend has no uploadpack.allowFilter):
+/// a warning, a full fetch, and the partial clone's configuration all the same, as git does.
 #[test]
-fn filter_is_a_warning_with_the_same_result() {
+fn filter_on_a_server_without_it_is_a_warning_with_the_same_result() {
     let fx = fixtures();
     let http = HttpServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -114,11 +116,16 @@ fn filter_is_a_warning_with_the_same_result() {
     );
     ok(&out);
     assert!(
-        out.stderr.contains("--filter=blob:none is ignored"),
+        out.stderr.contains("does not support --filter=blob:none"),
         "{}",
         out.stderr
     );
     assert_eq!(git_out(&dest, &["rev-parse", "HEAD"]), fx.sha("c3"));
+    assert_eq!(
+        git_out(&dest, &["config", "remote.origin.partialclonefilter"]),
+        "blob:none"
+    );
+    assert_eq!(git_out(&dest, &["status", "--porcelain"]), "");
 }
 
 #[test]

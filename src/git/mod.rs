@@ -6,6 +6,7 @@ pub mod classify;
 pub mod fetch;
 pub mod http;
 pub mod local;
+pub mod partial;
 pub mod submodule;
 pub mod tree;
 
@@ -83,7 +84,9 @@ pub fn fetch_into(repo: &git2::Repository, s: &Session) -> crate::error::Result<
     if s.remote.url.is_local() {
         local::fetch(repo, s)
     } else {
-        fetch::fetch(repo, s)
+        let fetched = fetch::fetch(repo, s)?;
+        partial::complete(repo, &fetched, s)?;
+        Ok(fetched)
     }
 }
 
@@ -131,7 +134,10 @@ impl<'a> Session<'a> {
             remote_partial: RefCell::new(String::new()),
             trust_failure: RefCell::new(None),
             cred_attempts: Cell::new(0),
-            http: Arc::new(http::Settings::new(remote, crate::hints::auth(remote))),
+            http: Arc::new(
+                http::Settings::new(remote, crate::hints::auth(remote))
+                    .with_filter(want.filter.clone()),
+            ),
         }
     }
 

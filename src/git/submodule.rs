@@ -38,7 +38,17 @@ pub fn update(
     let submodules = repo
         .submodules()
         .map_err(|e| internal("reading .gitmodules", e))?;
+    let index = repo.index().map_err(|e| internal("opening the index", e))?;
     for mut sm in submodules {
+        // Outside a sparse checkout's cone: not in the working tree, so not fetched (git too
+        // leaves it alone).
+        let skipped = index
+            .get_path(sm.path(), 0)
+            .is_some_and(|e| e.flags_extended & super::checkout::sparse::SKIP_WORKTREE != 0);
+        if skipped {
+            info!(submodule = %sm.path().display(), "submodule outside the sparse checkout: left out");
+            continue;
+        }
         let path = format!("{prefix}{}", sm.path().display());
         let wrap = |e: Error| Error::Submodule {
             path: path.clone(),
@@ -109,6 +119,16 @@ pub fn update(
                 ),
             )));
         }
+        // libgit2 opens a submodule whose directory lost its `.git` file (a sparse checkout
+        // left it out, then took it back) through `.git/modules`, but git needs the file.
+        if std::fs::symlink_metadata(sm_dir.join(".git")).is_err() {
+            write_gitlink(&sm_dir, &modules_dir).map_err(|e| {
+                wrap(Error::destination(
+                    &sm_dir,
+                    format!("cannot write the submodule's .git file: {e}"),
+                ))
+            })?;
+        }
         if sub.find_remote("origin").is_err() {
             sub.remote("origin", &remote.url.to_string())
                 .map_err(|e| wrap(internal("adding the submodule's origin", e)))?;
@@ -134,6 +154,30 @@ pub fn update(
         )?);
     }
     Ok(done)
+}
+
+/// `dir/.git` pointing at `gitdir` by a relative path, as git writes it (`gitdir: ../../.git/
+/// modules/x`), so that the destination may be mounted elsewhere.
+fn write_gitlink(dir: &Path, gitdir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (from, to) = (std::fs::canonicalize(dir)?, std::fs::canonicalize(gitdir)?);
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut rel = PathBuf::new();
+    for _ in from.components().skip(common) {
+        rel.push("..");
+    }
+    rel.extend(to.components().skip(common));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(dir.join(".git"))?
+        .write_all(format!("gitdir: {}\n", rel.display()).as_bytes())
 }
 
 /// `base/rel`, where every component of `rel` that exists is a real directory, never a symlink
@@ -203,6 +247,8 @@ fn sub_target(
         depth: (shallow && !url.is_local()).then_some(1),
         all_branches: false,
         no_tags,
+        sparse: None,
+        filter: None,
     };
     remote.url = url;
     Ok((remote, want))

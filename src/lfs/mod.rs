@@ -31,6 +31,7 @@ use pointer::{Pointer, MAX_POINTER_SIZE};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::git::checkout::sparse::SKIP_WORKTREE;
 use crate::git::Session;
 
 /// How many objects download at once (git-lfs's `lfs.concurrenttransfers` default).
@@ -121,7 +122,10 @@ fn find(repo: &Repository, filter: &Filter) -> Result<Vec<Item>> {
         .odb()
         .map_err(|e| internal("opening the object database", e))?;
     // Most trees have no LFS at all: look at the attributes files before asking about each path.
-    let mentions_lfs = index.iter().any(|e| {
+    // A sparse checkout's entries outside the cone are not in the working tree (and, in a
+    // partial clone, their blobs may not be here): not ours to replace.
+    let skipped = |e: &git2::IndexEntry| e.flags_extended & SKIP_WORKTREE != 0;
+    let mentions_lfs = index.iter().filter(|e| !skipped(e)).any(|e| {
         let path = &e.path;
         (path == b".gitattributes" || path.ends_with(b"/.gitattributes"))
             && odb
@@ -132,7 +136,7 @@ fn find(repo: &Repository, filter: &Filter) -> Result<Vec<Item>> {
         return Ok(vec![]);
     }
     let mut items = vec![];
-    for e in index.iter() {
+    for e in index.iter().filter(|e| !skipped(e)) {
         let mode = e.mode;
         if mode != 0o100644 && mode != 0o100755 {
             continue;

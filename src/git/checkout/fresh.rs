@@ -20,6 +20,7 @@ use super::super::tree::{Entry, Scan, MODE_GITLINK};
 use super::{cannot_write, Session};
 use crate::dest::is_lost_found;
 use crate::error::{Error, Result};
+use crate::sparse::Cone;
 
 /// Below this, threads cost more than they save.
 const MIN_FILES: usize = 64;
@@ -75,19 +76,37 @@ pub fn attributes(tree: &Tree<'_>) -> Vec<(String, Oid)> {
 /// The tree was checked ([`super::super::tree::scan`]) and the working tree holds nothing
 /// but `.git`: every directory is created here, one component at a time and never through
 /// a symlink, and every file and link with `O_EXCL | O_NOFOLLOW`.
-pub fn write(repo: &Repository, scan: &Scan, s: &Session) -> Result<bool> {
+/// With a `cone`, only its entries are written; the others go to the index marked
+/// skip-worktree, as `git sparse-checkout set` leaves them.
+pub fn write(repo: &Repository, scan: &Scan, cone: Option<&Cone>, s: &Session) -> Result<bool> {
     let internal = |what: &str, e: git2::Error| Error::Internal(format!("{what}: {}", e.message()));
     let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
         return Ok(false);
     };
-    if !scan.plain_modes || !scan.attributes.is_empty() || scan.entries.len() < MIN_FILES {
+    let (entries, skipped): (Vec<&Entry>, Vec<&Entry>) = scan
+        .entries
+        .iter()
+        .partition(|e| cone.is_none_or(|c| c.contains(&e.path)));
+    // Attributes outside the cone apply to nothing that is written.
+    let attributes = scan
+        .attributes
+        .iter()
+        .any(|(dir, _)| cone.is_none_or(|c| c.contains(format!("{dir}.gitattributes").as_bytes())));
+    if !scan.plain_modes || attributes || entries.len() < MIN_FILES {
         return Ok(false);
     }
-    let entries = &scan.entries;
+    let entries = &entries;
     let at = |p: &[u8]| workdir.join(OsStr::from_bytes(p));
     let gitlinks = entries.iter().filter(|e| e.mode == MODE_GITLINK);
-    // A submodule's directory is created too; `--recurse-submodules` fills it.
-    for d in scan.dirs.iter().chain(gitlinks.map(|e| &e.path)) {
+    // A submodule's directory is created too; `--recurse-submodules` fills it. In a sparse
+    // checkout, only the directories that hold something of the cone.
+    let needed = super::sparse::needed_dirs(entries.iter().copied(), cone);
+    for d in scan
+        .dirs
+        .iter()
+        .filter(|d| needed.as_ref().is_none_or(|n| n.contains(d.as_slice())))
+        .chain(gitlinks.map(|e| &e.path))
+    {
         make_dir(&at(d)).map_err(|e| cannot_write(repo, e))?;
     }
 
@@ -104,7 +123,7 @@ pub fn write(repo: &Repository, scan: &Scan, s: &Session) -> Result<bool> {
         workers,
         || Repository::open(&gitdir).map_err(|e| internal("opening the repository", e)),
         |repo, i| {
-            let meta = write_one(repo, &entries[i], &at(&entries[i].path), &url)?;
+            let meta = write_one(repo, entries[i], &at(&entries[i].path), &url)?;
             done.fetch_add(1, Ordering::Relaxed);
             Ok(meta)
         },
@@ -128,6 +147,11 @@ pub fn write(repo: &Repository, scan: &Scan, s: &Session) -> Result<bool> {
     for (e, meta) in entries.iter().zip(&metas) {
         index
             .add(&index_entry(e, meta.as_ref()))
+            .map_err(|err| internal("adding to the index", err))?;
+    }
+    for e in skipped {
+        index
+            .add(&super::sparse::skipped_entry(e))
             .map_err(|err| internal("adding to the index", err))?;
     }
     index
@@ -181,7 +205,7 @@ fn write_one(repo: &Repository, e: &Entry, path: &PathBuf, url: &str) -> Result<
     std::fs::symlink_metadata(path).map_err(io)
 }
 
-fn index_entry(e: &Entry, meta: Option<&std::fs::Metadata>) -> IndexEntry {
+pub(super) fn index_entry(e: &Entry, meta: Option<&std::fs::Metadata>) -> IndexEntry {
     let time = IndexTime::new(0, 0);
     let mode = match e.mode {
         0o100755 => u32::from(FileMode::BlobExecutable),

@@ -2,6 +2,9 @@
 //! `origin/<branch>`; anything else leaves a detached HEAD (SPEC §4).
 
 mod fresh;
+pub mod sparse;
+
+use std::os::unix::ffi::OsStrExt;
 
 use git2::build::CheckoutBuilder;
 use git2::{CheckoutNotificationType, Repository};
@@ -58,7 +61,9 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
             .write()
             .map_err(|e| internal("writing the index", e))?;
     }
-    if fresh::applies(repo) && fresh::write(repo, &scan, s)? {
+    let cone = s.want.sparse.as_ref();
+    if fresh::applies(repo) && fresh::write(repo, &scan, cone, s)? {
+        sparse::configure(repo, cone)?;
         s.progress.borrow_mut().finish();
         forget_commit_ref(repo);
         return Ok(());
@@ -68,6 +73,7 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     clear_blockers(repo, &scan).map_err(|e| cannot_write(repo, e))?;
     // What the job changed goes without asking, as it must; but not silently.
     let (reset, removed) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
+    let limit = sparse::limit(repo, &scan, cone)?;
     let mut cb = CheckoutBuilder::new();
     // Without a .gitattributes there is nothing to convert (gitinit reads no core.autocrlf), but
     // libgit2 would still look up attributes for every file: ~14 failed readlinks each.
@@ -76,6 +82,7 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     }
     // A rerun over an old tree must end identical to a fresh clone: no leftovers.
     cb.force().remove_untracked(true).remove_ignored(true);
+    limit.apply(&mut cb);
     cb.progress(|_path, done, total| s.progress.borrow_mut().checkout(done, total));
     cb.notify_on(
         CheckoutNotificationType::CONFLICT
@@ -83,7 +90,12 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
             | CheckoutNotificationType::UNTRACKED
             | CheckoutNotificationType::IGNORED,
     );
-    cb.notify(|kind, _path, _baseline, _target, _workdir| {
+    cb.notify(|kind, path, _baseline, _target, _workdir| {
+        // What an earlier sparse checkout left out is missing by design, not changed.
+        if path.is_some_and(|p| limit.skipped.contains(p.as_os_str().as_bytes())) {
+            return true;
+        }
+        tracing::debug!(?kind, path = ?path, "a local change the checkout discards");
         let gone = CheckoutNotificationType::UNTRACKED | CheckoutNotificationType::IGNORED;
         let counter = if kind.intersects(gone) {
             &removed
@@ -111,6 +123,10 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
         }
     })?;
     drop(cb);
+    if let Some(cone) = cone {
+        sparse::complete(repo, &scan, cone)?;
+    }
+    sparse::configure(repo, cone)?;
     s.progress.borrow_mut().finish();
     let (reset, removed) = (reset.get(), removed.get());
     if reset + removed > 0 {

@@ -30,6 +30,7 @@ use crate::redact;
 
 mod body;
 mod handle;
+pub mod partial;
 mod request;
 mod shallow;
 
@@ -70,6 +71,16 @@ pub struct Settings {
     /// The repository being fetched into has no refs: libgit2 has nothing to negotiate, so a
     /// shallow fetch can be one request (see [`Speculation`]).
     nothing_to_negotiate: std::sync::atomic::AtomicBool,
+    /// `--filter`: added to libgit2's fetch requests when the server advertises `filter`
+    /// ([`partial`]).
+    filter: Option<String>,
+    /// The capabilities of the ref advertisement, once read.
+    caps: Mutex<Option<String>>,
+    /// The warning that the server ignores the filter was given.
+    warned_filter: std::sync::atomic::AtomicBool,
+    /// What the last transport's requests shared (the base URL after redirects, whether
+    /// credentials are sent, an idle connection), for gitinit's own requests after libgit2's.
+    last: Mutex<Option<Arc<Mutex<Shared>>>>,
 }
 
 impl Settings {
@@ -87,7 +98,23 @@ impl Settings {
             io_timeout: remote.io_timeout,
             failure: Mutex::new(None),
             nothing_to_negotiate: std::sync::atomic::AtomicBool::new(false),
+            filter: None,
+            caps: Mutex::new(None),
+            warned_filter: std::sync::atomic::AtomicBool::new(false),
+            last: Mutex::new(None),
         }
+    }
+
+    /// The same settings, asking the server for a partial fetch with `filter`.
+    pub fn with_filter(mut self, filter: Option<String>) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Whether the server advertised `filter` (`None`: no advertisement read yet).
+    pub fn server_filters(&self) -> Option<bool> {
+        let caps = self.caps.lock().ok()?;
+        caps.as_deref().map(|c| c.split(' ').any(|w| w == "filter"))
     }
 
     /// Says whether the repository the next fetch writes into has no refs at all.
@@ -204,15 +231,16 @@ struct CurlTransport {
 
 impl CurlTransport {
     fn new(settings: Arc<Settings>) -> Self {
-        CurlTransport {
-            settings,
-            shared: Arc::new(Mutex::new(Shared {
-                base: None,
-                send_auth: false,
-                idle: None,
-                stash: None,
-            })),
+        let shared = Arc::new(Mutex::new(Shared {
+            base: None,
+            send_auth: false,
+            idle: None,
+            stash: None,
+        }));
+        if let Ok(mut last) = settings.last.lock() {
+            *last = Some(shared.clone());
         }
+        CurlTransport { settings, shared }
     }
 }
 
@@ -242,6 +270,8 @@ impl SmartSubtransport for CurlTransport {
             answered: false,
             received: 0,
             framing: PktFraming::default(),
+            adv_head: Vec::new(),
+            own: false,
         }))
     }
 

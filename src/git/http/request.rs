@@ -20,6 +20,10 @@ pub(super) struct Request {
     pub(super) received: usize,
     /// The advertisement's pkt-line framing, checked as it is read.
     pub(super) framing: PktFraming,
+    /// The advertisement's start, until its capabilities are read.
+    pub(super) adv_head: Vec<u8>,
+    /// gitinit's own request ([`partial::fetch_objects`]), sent as it is written.
+    pub(super) own: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -292,6 +296,9 @@ impl Read for Request {
             if self.answered {
                 return Ok(0);
             }
+            if !self.first && !self.own {
+                self.add_filter();
+            }
             let stashed = self.shared.lock().ok().and_then(|mut sh| sh.stash.take());
             self.response = Some(match stashed {
                 Some(st) if !self.first && st.expected == self.body => {
@@ -326,6 +333,7 @@ impl Read for Request {
         let n = body.read(buf, &shared, &s)?;
         self.received += n;
         if self.first {
+            capture_caps(&mut self.adv_head, &s, &buf[..n]);
             // libgit2 fails on a length of 1 to 3 without saying why (its last, unrelated
             // message is reported instead): say it here.
             if let Err(what) = self.framing.check(&buf[..n]) {
@@ -365,6 +373,58 @@ impl Read for Request {
             });
         }
         Ok(end)
+    }
+}
+
+/// Keeps the capabilities of the advertisement (after the NUL of its first ref line); `head`
+/// holds its start until then.
+fn capture_caps(head: &mut Vec<u8>, s: &Settings, bytes: &[u8]) {
+    const MAX: usize = 64 << 10;
+    if head.len() >= MAX {
+        return;
+    }
+    head.extend_from_slice(bytes);
+    let Some(nul) = head.iter().position(|&b| b == 0) else {
+        return;
+    };
+    let Some(end) = head[nul..].iter().position(|&b| b == b'\n') else {
+        return;
+    };
+    let caps = String::from_utf8_lossy(&head[nul + 1..nul + end]).into_owned();
+    if let Ok(mut c) = s.caps.lock() {
+        *c = Some(caps);
+    }
+    // Done: nothing more is kept.
+    *head = vec![0; MAX];
+}
+
+impl Request {
+    /// `--filter` in libgit2's fetch request, as git sends it: the capability on the first
+    /// `want`, and `filter <spec>` before the flush. A server without `filter` gets the request
+    /// as it is (and sends every blob), with a warning.
+    fn add_filter(&mut self) {
+        let Some(spec) = self.settings.filter.clone() else {
+            return;
+        };
+        match self.settings.server_filters() {
+            Some(true) => {
+                if let Some(body) = partial::with_filter(&self.body, &spec) {
+                    self.body = body;
+                }
+            }
+            _ => {
+                if !self
+                    .settings
+                    .warned_filter
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        url = %self.settings.shown_url,
+                        "the server does not support --filter={spec} (it does not advertise `filter`; on git's own server: uploadpack.allowFilter): fetching every blob"
+                    );
+                }
+            }
+        }
     }
 }
 
