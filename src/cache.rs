@@ -112,7 +112,10 @@ pub fn fetch_into(
             // entry's (two readers upgrading would wait for each other forever).
             lock.release();
             let filling = Lock::open(&entry.fill_path).map_err(|e| {
-                Error::destination(&entry.fill_path, format!("cannot open the cache's lock: {e}"))
+                Error::destination(
+                    &entry.fill_path,
+                    format!("cannot open the cache's lock: {e}"),
+                )
             })?;
             filling.wait(
                 Kind::Exclusive,

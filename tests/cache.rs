@@ -625,7 +625,11 @@ fn a_partial_clone_goes_without_the_cache() {
     ));
     ok(&out);
     assert_eq!(report(&out)["cache"], "off");
-    assert!(out.stderr.contains("--cache is not used with --filter"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--cache is not used with --filter"),
+        "{}",
+        out.stderr
+    );
     assert_checkout(&dir.path().join("a"), fx.sha("c3"));
     assert!(!cache.exists() || entries(&cache).is_empty());
 }

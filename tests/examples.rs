@@ -49,7 +49,13 @@ fn the_example_catalog_parses_and_its_urls_are_valid() {
 #[test]
 fn manifest_invocations_parse() {
     let mut seen = 0;
-    for file in ["job.yaml", "pod.yaml", "polyaxon.yaml", "cache-job.yaml", "github-app.yaml"] {
+    for file in [
+        "job.yaml",
+        "pod.yaml",
+        "polyaxon.yaml",
+        "cache-job.yaml",
+        "github-app.yaml",
+    ] {
         let text = std::fs::read_to_string(examples().join(file)).unwrap();
         let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
         let spec = if doc["kind"] == "Job" {
@@ -111,7 +117,13 @@ fn the_ci_smoke_script_passes_against_a_local_server() {
 /// container, init or main, set on it or inherited from the pod.
 #[test]
 fn manifests_pass_the_restricted_pod_security_profile() {
-    for file in ["job.yaml", "pod.yaml", "polyaxon.yaml", "cache-job.yaml", "github-app.yaml"] {
+    for file in [
+        "job.yaml",
+        "pod.yaml",
+        "polyaxon.yaml",
+        "cache-job.yaml",
+        "github-app.yaml",
+    ] {
         let text = std::fs::read_to_string(examples().join(file)).unwrap();
         let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
         let spec = if doc["kind"] == "Job" {
