@@ -265,6 +265,39 @@ fn an_unwritable_report_fails_before_the_network_and_a_failure_is_reported() {
 }
 
 #[test]
+fn a_rerun_to_another_commit_counts_only_what_the_job_changed() {
+    let fx = fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("w");
+    let path = fx.repo("basic.git").display().to_string();
+    ok(&run(gitinit()
+        .args(["clone", &path, "--revision", "light"])
+        .arg(&dest)));
+    // file.txt changes upstream between c1 and c3, collide/ arrives: no local change.
+    let out = run(gitinit()
+        .args(["clone", &path, "--revision", "trunk"])
+        .arg(&dest));
+    ok(&out);
+    assert!(!out.stderr.contains("discarded"), "{}", out.stderr);
+    assert_eq!(git_out(&dest, &["rev-parse", "HEAD"]), fx.sha("c3"));
+    assert_eq!(git_out(&dest, &["status", "--porcelain", "--ignored"]), "");
+    // And back (collide/ leaves), with one real local change: only that one is counted.
+    std::fs::write(dest.join("README.md"), "edited\n").unwrap();
+    let out = run(gitinit()
+        .args(["clone", &path, "--revision", "light"])
+        .arg(&dest));
+    ok(&out);
+    assert!(
+        out.stderr
+            .contains("1 modified file(s) reset and 0 untracked"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(git_out(&dest, &["rev-parse", "HEAD"]), fx.sha("c1"));
+    assert_eq!(git_out(&dest, &["status", "--porcelain", "--ignored"]), "");
+}
+
+#[test]
 fn a_rerun_accepts_another_spelling_of_the_url_and_says_what_it_discarded() {
     let fx = fixtures();
     let dir = tempfile::tempdir().unwrap();

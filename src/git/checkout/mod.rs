@@ -50,7 +50,10 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     // libgit2 rewrites only the files whose content changed; when the attributes changed, the
     // others may need other line ends too: start from an empty tree, as a fresh clone does.
     let old_tree = old_tree.filter(|t| t.id() != tree.id());
-    if old_tree.is_some_and(|t| fresh::attributes(&t) != scan.attributes) {
+    if old_tree
+        .as_ref()
+        .is_some_and(|t| fresh::attributes(t) != scan.attributes)
+    {
         tracing::info!("the .gitattributes changed: writing every file anew");
         fresh::empty_work_tree(repo).map_err(|e| cannot_write(repo, e))?;
         let mut index = repo.index().map_err(|e| internal("opening the index", e))?;
@@ -93,6 +96,12 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     cb.notify(|kind, path, _baseline, _target, _workdir| {
         // What an earlier sparse checkout left out is missing by design, not changed.
         if path.is_some_and(|p| limit.skipped.contains(p.as_os_str().as_bytes())) {
+            return true;
+        }
+        // HEAD already points at the new commit, so libgit2 sees a file that only changed
+        // upstream (or left the tree) as differing from it: what still holds the old
+        // commit's content is no local change.
+        if path.is_some_and(|p| as_in(repo, old_tree.as_ref(), p)) {
             return true;
         }
         tracing::debug!(?kind, path = ?path, "a local change the checkout discards");
@@ -140,6 +149,35 @@ pub fn checkout(repo: &Repository, fetched: &Fetched, s: &Session) -> Result<()>
     }
     forget_commit_ref(repo);
     Ok(())
+}
+
+/// Whether the working tree at `path` is as the previous commit `tree` left it, so the job did
+/// not change it: the same file (or symlink) content, or nothing where the previous commit had
+/// nothing (a file that only arrives now). Content through filters (line ends) does not
+/// compare equal, and counts as changed.
+fn as_in(repo: &Repository, tree: Option<&git2::Tree<'_>>, path: &std::path::Path) -> bool {
+    let Some(workdir) = repo.workdir() else {
+        return false;
+    };
+    let entry = tree.and_then(|t| t.get_path(path).ok());
+    let at = workdir.join(path);
+    let meta = match std::fs::symlink_metadata(&at) {
+        Ok(m) => m,
+        Err(_) => return entry.is_none(),
+    };
+    let Some(entry) = entry else {
+        return false;
+    };
+    let held = if meta.file_type().is_symlink() {
+        std::fs::read_link(&at).ok().and_then(|t| {
+            git2::Oid::hash_object(git2::ObjectType::Blob, t.as_os_str().as_bytes()).ok()
+        })
+    } else if meta.is_file() {
+        git2::Oid::hash_file(git2::ObjectType::Blob, &at).ok()
+    } else {
+        None
+    };
+    held == Some(entry.id())
 }
 
 /// Removes whatever stands where the tree has a directory or a submodule but is no real
