@@ -216,6 +216,7 @@ pub fn curl_version() -> String {
 /// What the requests of one connection share: where the repository really is after a
 /// redirect, whether the server has asked for credentials, and a handle to reuse (its
 /// connection stays open between the requests of one fetch).
+#[derive(Default)]
 struct Shared {
     base: Option<String>,
     send_auth: bool,
@@ -231,12 +232,7 @@ struct CurlTransport {
 
 impl CurlTransport {
     fn new(settings: Arc<Settings>) -> Self {
-        let shared = Arc::new(Mutex::new(Shared {
-            base: None,
-            send_auth: false,
-            idle: None,
-            stash: None,
-        }));
+        let shared = Arc::new(Mutex::new(Shared::default()));
         if let Ok(mut last) = settings.last.lock() {
             *last = Some(shared.clone());
         }
@@ -259,20 +255,14 @@ impl SmartSubtransport for CurlTransport {
                 ))
             }
         };
-        Ok(Box::new(Request {
-            settings: self.settings.clone(),
-            shared: self.shared.clone(),
-            url: url.trim_end_matches('/').to_string(),
+        Ok(Box::new(Request::new(
+            self.settings.clone(),
+            self.shared.clone(),
+            url,
             first,
-            body: Vec::new(),
-            response: None,
-            speculation: None,
-            answered: false,
-            received: 0,
-            framing: PktFraming::default(),
-            adv_head: Vec::new(),
-            own: false,
-        }))
+            Vec::new(),
+            false,
+        )))
     }
 
     fn close(&self) -> Result<(), git2::Error> {

@@ -87,28 +87,8 @@ pub fn fetch_objects(
         .lock()
         .ok()
         .and_then(|l| l.clone())
-        .unwrap_or_else(|| {
-            Arc::new(Mutex::new(Shared {
-                base: None,
-                send_auth: false,
-                idle: None,
-                stash: None,
-            }))
-        });
-    let request = Request {
-        settings: s.clone(),
-        shared,
-        url: url.trim_end_matches('/').to_string(),
-        first: false,
-        body,
-        response: None,
-        speculation: None,
-        answered: false,
-        received: 0,
-        framing: PktFraming::default(),
-        adv_head: Vec::new(),
-        own: true,
-    };
+        .unwrap_or_else(|| Arc::new(Mutex::new(Shared::default())));
+    let request = Request::new(s.clone(), shared, url, false, body, true);
     let io_failure = |e: io::Error| {
         s.take_failure()
             .unwrap_or_else(|| s.network(format!("reading the objects: {e}")))

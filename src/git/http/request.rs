@@ -65,6 +65,32 @@ impl Head {
 }
 
 impl Request {
+    /// A request to `url` (a trailing `/` dropped) that has neither been sent nor answered;
+    /// `own`: gitinit's own, whose `body` is complete already.
+    pub(super) fn new(
+        settings: Arc<Settings>,
+        shared: Arc<Mutex<Shared>>,
+        url: &str,
+        first: bool,
+        body: Vec<u8>,
+        own: bool,
+    ) -> Request {
+        Request {
+            settings,
+            shared,
+            url: url.trim_end_matches('/').to_string(),
+            first,
+            body,
+            response: None,
+            speculation: None,
+            answered: false,
+            received: 0,
+            framing: PktFraming::default(),
+            adv_head: Vec::new(),
+            own,
+        }
+    }
+
     pub(super) fn target(&self) -> String {
         let base = self
             .shared
