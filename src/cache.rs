@@ -195,20 +195,24 @@ impl Entry {
     /// Creates the cache directory when missing and proves it writable.
     fn new(dir: &Path, url: &RepoUrl) -> std::result::Result<Entry, String> {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create it: {e}"))?;
-        let name = entry_name(url);
-        let lock_path = dir.join(format!("{name}.lock"));
+        let entry = Entry::at(dir, entry_name(url));
         OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&lock_path)
+            .open(&entry.lock_path)
             .map_err(|e| format!("cannot write there: {e}"))?;
-        Ok(Entry {
+        Ok(entry)
+    }
+
+    /// The entry `name` of the cache `dir` and its lock files, whether they exist or not.
+    fn at(dir: &Path, name: String) -> Entry {
+        Entry {
             path: dir.join(format!("{name}.git")),
+            lock_path: dir.join(format!("{name}.lock")),
             fill_path: dir.join(format!("{name}.fill")),
-            lock_path,
             dir: dir.to_path_buf(),
             name,
-        })
+        }
     }
 
     /// The commit the run wants, when the entry holds it with all the run needs: its history
@@ -494,20 +498,14 @@ fn evict(dir: &Path, max: u64, keep: &str) {
         if name == keep {
             continue;
         }
-        let Ok(lock) = Lock::open(&dir.join(format!("{name}.lock"))) else {
+        let entry = Entry::at(dir, name.clone());
+        let Ok(lock) = Lock::open(&entry.lock_path) else {
             continue;
         };
         if !lock.try_take(Kind::Exclusive) {
             debug!(entry = %name, "in use: not evicted");
             continue;
         }
-        let entry = Entry {
-            path: dir.join(format!("{name}.git")),
-            lock_path: dir.join(format!("{name}.lock")),
-            fill_path: dir.join(format!("{name}.fill")),
-            dir: dir.to_path_buf(),
-            name: name.clone(),
-        };
         match entry.discard() {
             Ok(()) => {
                 total = total.saturating_sub(size);

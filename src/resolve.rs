@@ -740,6 +740,26 @@ pub fn parse_duration(t: &str) -> Result<Duration> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cache_sizes_read_as_kubernetes_and_git_users_write_them() {
+        for (text, bytes) in [
+            ("1048576", 1 << 20),
+            ("300K", 300 << 10),
+            ("500M", 500 << 20),
+            ("500MiB", 500 << 20),
+            ("20G", 20 << 30),
+            ("20Gi", 20 << 30),
+            ("20gb", 20 << 30),
+            ("1.5g", 3 << 29),
+            ("1T", 1 << 40),
+        ] {
+            assert_eq!(parse_size(text), Some(bytes), "{text}");
+        }
+        for bad in ["", "lots", "10X", "-1G", "0", "G"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
+
     use std::collections::HashMap;
 
     use clap::FromArgMatches;
