@@ -94,6 +94,16 @@ def timed(steps, env, cwd=None):
     return time.perf_counter() - start, peak, cpu
 
 
+def gitinit_binary(given, build=True) -> str:
+    """The binary to measure: `given` (--gitinit PATH), else target/release/gitinit, built first
+    unless `build` is false."""
+    if given:
+        return str(Path(given).resolve())
+    if build:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gitinit"], cwd=ROOT, check=True)
+    return str(ROOT / "target/release/gitinit")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -276,12 +286,7 @@ def main():
     unknown = [s for s in a.sizes.split(",") if s and s not in SIZES]
     if unknown:
         ap.error(f"unknown size {', '.join(unknown)}; known: {', '.join(SIZES)}")
-    if a.gitinit:
-        gitinit = str(Path(a.gitinit).resolve())
-    else:
-        if not a.no_build:
-            subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gitinit"], cwd=ROOT, check=True)
-        gitinit = str(ROOT / "target/release/gitinit")
+    gitinit = gitinit_binary(a.gitinit, build=not a.no_build)
     work = ROOT / "target/bench"
     work.mkdir(parents=True, exist_ok=True)
     scratch_root = Path(a.scratch) if a.scratch else work

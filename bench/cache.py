@@ -63,11 +63,7 @@ def main():
                          "inode allocator, see bench.py)")
     ap.add_argument("--out", default=str(ROOT / "target/bench/cache.json"))
     a = ap.parse_args()
-    if a.gitinit:
-        gitinit = str(Path(a.gitinit).resolve())
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gitinit"], cwd=ROOT, check=True)
-        gitinit = str(ROOT / "target/release/gitinit")
+    gitinit = bench.gitinit_binary(a.gitinit)
     work = ROOT / "target/bench"
     (work / "repos").mkdir(parents=True, exist_ok=True)
     env = bench.clean_env(Path(tempfile.mkdtemp()))

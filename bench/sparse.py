@@ -48,11 +48,7 @@ def main():
     ap.add_argument("--scratch", default="/dev/shm/gitinit-sparse-bench")
     ap.add_argument("--out", default=str(ROOT / "target/bench/sparse.json"))
     a = ap.parse_args()
-    if a.gitinit:
-        gitinit = str(Path(a.gitinit).resolve())
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gitinit"], cwd=ROOT, check=True)
-        gitinit = str(ROOT / "target/release/gitinit")
+    gitinit = bench.gitinit_binary(a.gitinit)
     work = ROOT / "target/bench"
     (work / "repos").mkdir(parents=True, exist_ok=True)
     scratch_root = Path(a.scratch)
