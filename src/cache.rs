@@ -196,11 +196,7 @@ impl Entry {
     fn new(dir: &Path, url: &RepoUrl) -> std::result::Result<Entry, String> {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create it: {e}"))?;
         let entry = Entry::at(dir, entry_name(url));
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&entry.lock_path)
-            .map_err(|e| format!("cannot write there: {e}"))?;
+        Lock::open(&entry.lock_path).map_err(|e| format!("cannot write there: {e}"))?;
         Ok(entry)
     }
 
@@ -218,6 +214,9 @@ impl Entry {
     /// The commit the run wants, when the entry holds it with all the run needs: its history
     /// (to the depth asked), the advertised ref objects, and undamaged packs.
     fn lookup(&self, adv: &Advertisement, target: &Target, s: &Session) -> Option<Oid> {
+        if !self.is_real_dir() {
+            return None;
+        }
         let repo = Repository::open_bare(&self.path).ok()?;
         if !packs_sound(&self.path.join("objects/pack")) {
             debug!("the cache entry has a damaged pack");
@@ -283,6 +282,11 @@ impl Entry {
                 let _ = fs::remove_dir_all(e.path());
             }
         }
+        if fs::symlink_metadata(&self.path).is_ok() && !self.is_real_dir() {
+            // Not ours (a symlink, a file): moved away as it is, never walked through.
+            warn!(cache = %self.path.display(), "the cache entry is not a directory: making it anew");
+            self.discard()?;
+        }
         if self.path.exists() {
             let _ = crate::dest::remove_leftovers(&self.path);
             let sound = packs_sound(&self.path.join("objects/pack"));
@@ -306,6 +310,11 @@ impl Entry {
         Repository::open_bare(&self.path).map_err(io_err)
     }
 
+    /// The entry is a directory of its own, not a symlink to one.
+    fn is_real_dir(&self) -> bool {
+        fs::symlink_metadata(&self.path).is_ok_and(|m| m.is_dir())
+    }
+
     /// Moves the entry out of the way (one rename, never half-removed under its name) and
     /// removes it.
     fn discard(&self) -> std::io::Result<()> {
@@ -316,7 +325,11 @@ impl Entry {
             nanos()
         ));
         fs::rename(&self.path, &trash)?;
-        fs::remove_dir_all(&trash)
+        if fs::symlink_metadata(&trash)?.is_dir() {
+            fs::remove_dir_all(&trash)
+        } else {
+            fs::remove_file(&trash)
+        }
     }
 
     /// Hard-links (or copies) the entry's object files into `repo`, and its shallow
@@ -552,10 +565,13 @@ struct Lock {
 
 impl Lock {
     fn open(path: &Path) -> std::io::Result<Lock> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // A lock file planted as a symlink would have this run create a file where it points.
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)?;
         Ok(Lock { file })
     }

@@ -633,3 +633,53 @@ fn a_partial_clone_goes_without_the_cache() {
     assert_checkout(&dir.path().join("a"), fx.sha("c3"));
     assert!(!cache.exists() || entries(&cache).is_empty());
 }
+
+#[test]
+fn a_planted_symlink_in_the_cache_is_never_followed() {
+    let fx = fixtures();
+    let http = HttpServer::start();
+    let url = http.http_url("public/basic.git");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    ok(&run(&mut clone_cmd(
+        &url,
+        &dir.path().join("a"),
+        &cache,
+        &[],
+    )));
+    let entry = entries(&cache)[0].clone();
+    // Outside the cache: what a killed fill's leftovers look like, which a fill removes.
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(outside.join("objects/pack")).unwrap();
+    std::fs::write(outside.join("config.lock"), "keep").unwrap();
+    std::fs::write(outside.join("objects/pack/tmp_pack_x"), "keep").unwrap();
+    std::fs::remove_dir_all(&entry).unwrap();
+    std::os::unix::fs::symlink(&outside, &entry).unwrap();
+    let out = run(&mut clone_cmd(&url, &dir.path().join("b"), &cache, &[]));
+    ok(&out);
+    assert_eq!(report(&out)["cache"], "filled");
+    assert_checkout(&dir.path().join("b"), fx.sha("c3"));
+    assert!(
+        outside.join("config.lock").exists() && outside.join("objects/pack/tmp_pack_x").exists()
+    );
+    assert!(!std::fs::symlink_metadata(&entry)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A lock file planted as a symlink: no file appears where it points; the run goes on
+    // without the cache.
+    let lock = entry.with_extension("lock");
+    let target = dir.path().join("created-through-the-link");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    let out = run(&mut clone_cmd(&url, &dir.path().join("c"), &cache, &[]));
+    ok(&out);
+    assert_eq!(report(&out)["cache"], "off");
+    assert!(
+        out.stderr.contains("the cache cannot be used"),
+        "{}",
+        out.stderr
+    );
+    assert!(!target.exists());
+    assert_checkout(&dir.path().join("c"), fx.sha("c3"));
+}
