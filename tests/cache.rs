@@ -354,7 +354,9 @@ fn runs_killed_during_a_fill_leave_a_usable_cache() {
         let leftovers: Vec<_> = std::fs::read_dir(e.join("objects/pack"))
             .unwrap()
             .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("pack_git2_") || n.starts_with("tmp_"))
+            .filter(|n| {
+                n.starts_with("pack_git2_") || n.starts_with("tmp_") || n.starts_with(".tmp")
+            })
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }

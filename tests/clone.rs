@@ -948,3 +948,65 @@ fn a_rerun_of_the_same_revision_restores_what_a_job_changed() {
         assert!(!s.dest().join("scratch").exists(), "{what}");
     }
 }
+
+/// The pack of a fresh clone is indexed by gix-pack (every core, while it arrives); a rerun
+/// that deepens the history, whose pack may be thin, by libgit2. Either way the result is
+/// git's: the `.idx` is byte for byte what `git index-pack` writes for the same pack, `git
+/// fsck` finds every object, and no `.keep` or temporary file stays in `objects/pack`.
+#[test]
+fn a_fresh_pack_is_indexed_as_git_indexes_it_and_a_thin_one_by_libgit2() {
+    let http = HttpServer::start();
+    let url = http.http_url("public/deep.git");
+    let s = Scratch::new();
+    let gix_said = "indexed the pack with gix-pack";
+    let pack_dir = s.dest().join(".git/objects/pack");
+    let files = |ext: &str| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&pack_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .collect();
+        v.sort();
+        v
+    };
+    let no_leftovers = || {
+        for e in std::fs::read_dir(&pack_dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                name.ends_with(".pack") || name.ends_with(".idx"),
+                "left in objects/pack: {name}"
+            );
+        }
+    };
+
+    let out = s.clone(&url, &["-v", "--revision", "main", "--flags", "--depth 3"]);
+    assert_ok(&out);
+    assert!(out.stderr.contains(gix_said), "{}", out.stderr);
+    let packs = files("pack");
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    let scratch = tempfile::tempdir().unwrap();
+    let theirs = scratch.path().join("git.idx");
+    git_out(
+        scratch.path(),
+        &[
+            "index-pack",
+            "-o",
+            theirs.to_str().unwrap(),
+            packs[0].to_str().unwrap(),
+        ],
+    );
+    assert!(
+        std::fs::read(&theirs).unwrap() == std::fs::read(&files("idx")[0]).unwrap(),
+        "gix-pack's index differs from git's"
+    );
+    git_out(&s.dest(), &["fsck", "--full", "--strict", "--no-progress"]);
+    no_leftovers();
+
+    let out = s.clone(&url, &["-v", "--revision", "main", "--flags", "--depth 20"]);
+    assert_ok(&out);
+    assert!(!out.stderr.contains(gix_said), "{}", out.stderr);
+    assert_eq!(files("pack").len(), 2);
+    assert_eq!(git_out(&s.dest(), &["rev-list", "--count", "HEAD"]), "20");
+    git_out(&s.dest(), &["fsck", "--full", "--strict", "--no-progress"]);
+    no_leftovers();
+}

@@ -721,7 +721,12 @@ fn temporaries(git_dir: &Path) -> Vec<PathBuf> {
         for e in std::fs::read_dir(&d).into_iter().flatten() {
             let p = e.unwrap().path();
             let n = p.file_name().unwrap().to_string_lossy().into_owned();
-            if n.starts_with("pack_git2_") || n.starts_with("tmp_") || n.ends_with(".lock") {
+            // libgit2's indexer writes `pack_git2_*`, gix-pack's `.tmp*` (fresh clones).
+            if n.starts_with("pack_git2_")
+                || n.starts_with("tmp_")
+                || (d.ends_with("pack") && n.starts_with(".tmp"))
+                || n.ends_with(".lock")
+            {
                 found.push(p);
             }
         }
@@ -770,6 +775,7 @@ fn a_stopped_run_leaves_no_partial_pack() {
     // A run killed with SIGKILL cannot clean; the next one removes what it left.
     let pack = dest.join(".git/objects/pack");
     std::fs::write(pack.join("pack_git2_Xy12ab"), vec![0u8; 4096]).unwrap();
+    std::fs::write(pack.join(".tmpQ1w2E3"), vec![0u8; 4096]).unwrap();
     std::fs::write(dest.join(".git/objects/tmp_object_git2_Qw34cd"), b"x").unwrap();
     proxy.heal();
     let out = clone(&url, &dest, &[]);

@@ -135,6 +135,7 @@ fn fetch_refspecs(
     let _http = s.http_scope();
     s.http
         .set_nothing_to_negotiate(repo.references().is_ok_and(|mut r| r.next().is_none()));
+    let _gix = super::indexer::arm(repo);
     let mut fo = s.fetch_options(depth);
     let result = remote.fetch(refspecs, Some(&mut fo), Some("gitinit: fetch"));
     s.received_bytes

@@ -5,6 +5,7 @@ pub mod checkout;
 pub mod classify;
 pub mod fetch;
 pub mod http;
+pub mod indexer;
 pub mod local;
 pub mod partial;
 pub mod submodule;

@@ -50,7 +50,7 @@ const MAX_ADVERTISEMENT: usize = 256 << 20;
 /// The most objects a pack may claim: libgit2 reserves room for the claimed count before the
 /// first object arrives (2^32-1 claimed: 48 GiB). The largest repositories hold tens of
 /// millions.
-const MAX_PACK_OBJECTS: usize = 1 << 28;
+pub const MAX_PACK_OBJECTS: usize = 1 << 28;
 /// Body chunks (of up to curl's 64 KiB buffer) in flight between the receiving thread and
 /// libgit2: at most 1 MiB waits in memory when libgit2 is the slower side.
 const CHANNEL_CHUNKS: usize = 16;
