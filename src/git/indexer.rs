@@ -1,10 +1,10 @@
-//! The pack of a fresh clone is indexed by gitoxide's bundle writer (`gix-pack`) instead of
-//! libgit2's indexer. libgit2 inflates, hashes and resolves every delta on one thread, and only
-//! after the last byte arrived; on real histories (long delta chains) that is most of a full
-//! clone. gix-pack reads entries while the pack streams in and resolves the deltas on every core,
-//! hashing with SHA-1 collision detection as git does (`sha1dc`): 3x less time to index serde's
-//! or tokio's history here, and a smaller peak RSS. Its `.pack` and `.idx` are the files git
-//! writes, byte for byte, so libgit2 reads them like its own.
+//! The pack of a fresh clone is indexed by gitoxide's `gix-pack` instead of libgit2's indexer.
+//! libgit2 inflates, hashes and resolves every delta on one thread, and only after the last byte
+//! arrived; on real histories (long delta chains) that is most of a full clone. gix-pack reads
+//! entries while the pack streams in and resolves the deltas on every core, hashing with SHA-1
+//! collision detection as git does (`sha1dc`): 3x less time to index serde's or tokio's
+//! history here. Its `.idx` is the file git writes, byte for byte, so libgit2 reads it like its
+//! own.
 //!
 //! How: libgit2 hands a fetch's pack to the first object-database backend, by priority, that
 //! offers a `writepack`. [`arm`] adds one such backend to the repository's database, above
@@ -13,13 +13,16 @@
 //! sends no `have` and the pack cannot be thin (deltas against objects we hold: libgit2 completes
 //! those from its database, which gix-pack here cannot see); reruns and deepening keep libgit2.
 //!
-//! The bytes go through a bounded channel to a worker thread that runs the bundle writer; a
-//! server faster than the indexer waits on the socket, as with git. Nothing outside
-//! `objects/pack` is written: temporaries are `.tmp*` there (removed on failure, swept by
-//! [`crate::dest`] after a kill), and the `.keep` gix-pack leaves is removed at once.
+//! The bytes go through a bounded channel to a worker thread: a server faster than the indexer
+//! waits on the socket, as with git. The worker writes the pack to a temporary file as gix-pack
+//! reads it, maps it to resolve the deltas (dropping the pages it read as it goes, so that the
+//! pack does not count whole in the peak RSS), and moves pack and index into place. Nothing
+//! outside `objects/pack` is written; the temporaries there (`.tmp-gitinit-*`) are removed on
+//! failure and swept by [`crate::dest`] after a kill.
 
 use std::ffi::{c_int, c_uint, c_void, CString};
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -143,7 +146,7 @@ struct Counts {
 struct Writer {
     parent: raw::git_odb_writepack,
     chunks: Option<SyncSender<Vec<u8>>>,
-    done: Receiver<Result<gix_pack::bundle::write::Outcome, (c_int, String)>>,
+    done: Receiver<Result<Written, (c_int, String)>>,
     worker: Option<JoinHandle<()>>,
     interrupt: Arc<AtomicBool>,
     counts: Arc<Counts>,
@@ -267,10 +270,7 @@ impl Writer {
     }
 
     /// Waits for the worker, telling libgit2's progress callback how resolution goes.
-    fn wait(
-        &mut self,
-        stats: &mut raw::git_indexer_progress,
-    ) -> Result<gix_pack::bundle::write::Outcome, (c_int, String)> {
+    fn wait(&mut self, stats: &mut raw::git_indexer_progress) -> Result<Written, (c_int, String)> {
         loop {
             match self.done.recv_timeout(Duration::from_millis(100)) {
                 Ok(result) => {
@@ -294,7 +294,7 @@ impl Writer {
         }
     }
 
-    fn finish(&mut self) -> Result<gix_pack::bundle::write::Outcome, (c_int, String)> {
+    fn finish(&mut self) -> Result<Written, (c_int, String)> {
         self.chunks = None;
         let result = self.done.recv();
         self.join();
@@ -318,18 +318,14 @@ impl Writer {
             return report(f);
         }
         self.chunks = None;
-        let outcome = match self.wait(stats) {
-            Ok(o) => o,
+        let written = match self.wait(stats) {
+            Ok(w) => w,
             Err((class, message)) => return self.fail(class, message),
         };
-        if let Some(keep) = &outcome.keep_path {
-            // Nothing collects garbage here; the marker would only outlive the run.
-            let _ = std::fs::remove_file(keep);
-        }
-        let n = outcome.index.num_objects;
+        let n = written.objects;
         debug!(
             objects = n,
-            pack = %outcome.data_path.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+            pack = %written.pack.display(),
             "indexed the pack with gix-pack"
         );
         stats.total_objects = n;
@@ -443,29 +439,192 @@ fn guarded(f: impl FnOnce() -> c_int) -> c_int {
     })
 }
 
-/// The worker: reads the pack from the channel into `pack_dir`.
+/// What the worker wrote: the pack's and its index's final paths and how many objects.
+struct Written {
+    pack: PathBuf,
+    objects: u32,
+}
+
+/// How often the pages of the pack that resolution has read are dropped from the process
+/// (see [`Trimmer`]).
+const TRIM_EVERY: Duration = Duration::from_millis(20);
+
+/// The worker: reads the pack from the channel into a temporary file in `pack_dir` while
+/// gix-pack reads its entries, has gix-pack resolve them and write the index, then moves both
+/// into place as `pack-<checksum>.{pack,idx}` (the pack first, as git does: an index never
+/// names a pack that is not there).
 fn index(
     rx: Receiver<Vec<u8>>,
     pack_dir: &Path,
     interrupt: &AtomicBool,
     counts: Arc<Counts>,
-) -> Result<gix_pack::bundle::write::Outcome, (c_int, String)> {
-    let mut reader = ChannelReader {
-        rx,
-        chunk: Vec::new(),
-        pos: 0,
+) -> Result<Written, (c_int, String)> {
+    let os = |what: &str, e: io::Error| (raw::GIT_ERROR_OS as c_int, format!("{what}: {e}"));
+    let temporary = || {
+        tempfile::Builder::new()
+            .prefix(".tmp-gitinit-")
+            .tempfile_in(pack_dir)
+            .map_err(|e| os("creating a temporary file for the pack", e))
     };
-    let mut progress = Tap::new(gix_utils::progress::UNKNOWN, counts);
-    gix_pack::Bundle::write_to_directory(
-        &mut reader,
-        Some(pack_dir),
-        &mut progress,
-        interrupt,
-        None::<gix_object::find::Never>,
+    let pack_file = temporary()?;
+    let tee = Tee {
+        from: ChannelReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        },
+        to: pack_file
+            .as_file()
+            .try_clone()
+            .map_err(|e| os("writing the pack", e))?,
+    };
+    let mut entries = gix_pack::data::input::BytesToEntriesIter::new_from_header(
+        io::BufReader::with_capacity(1 << 16, tee),
+        gix_pack::data::input::Mode::Verify,
+        gix_pack::data::input::EntryDataMode::Crc32,
         gix_hash::Kind::Sha1,
-        gix_pack::bundle::write::Options::default(),
     )
-    .map_err(|e| describe(&e))
+    .map_err(|e| describe(&e))?;
+    let pack_version = entries.version();
+    let index_file = temporary()?;
+    let mut progress = Tap::new(gix_utils::progress::UNKNOWN, counts);
+    let trimmer = Trimmer::start();
+    let outcome = {
+        let mut out = io::BufWriter::with_capacity(1 << 16, index_file.as_file());
+        let slot = trimmer.slot.clone();
+        let data = pack_file.as_file();
+        let outcome = gix_pack::index::write_data_iter_to_stream(
+            gix_pack::index::Version::default(),
+            move || {
+                // Called once every entry was read: the whole pack is in the file.
+                // SAFETY: the file is ours (a fresh temporary) and nothing writes it any more.
+                let map = Arc::new(unsafe { memmap2::Mmap::map(data)? });
+                if let Ok(mut s) = slot.lock() {
+                    *s = Some(map.clone());
+                }
+                Ok((entry_bytes, map))
+            },
+            &mut entries,
+            None,
+            &mut progress,
+            &mut out,
+            interrupt,
+            gix_hash::Kind::Sha1,
+            None,
+            pack_version,
+        );
+        trimmer.stop();
+        let outcome = outcome.map_err(|e| describe(&e))?;
+        out.flush().map_err(|e| os("writing the pack index", e))?;
+        outcome
+    };
+    drop(entries);
+    // Bytes after the pack's checksum (read ahead with it) would make the file no pack.
+    let len = pack_file
+        .as_file()
+        .metadata()
+        .map_err(|e| os("reading the pack", e))?
+        .len();
+    let mut tail = [0u8; 20];
+    if len < 20
+        || std::os::unix::fs::FileExt::read_exact_at(pack_file.as_file(), &mut tail, len - 20)
+            .is_err()
+        || tail[..] != *outcome.data_hash.as_bytes()
+    {
+        return Err((
+            raw::GIT_ERROR_INDEXER as c_int,
+            "invalid pack: the server sent data after the end of the pack".into(),
+        ));
+    }
+    let name = format!("pack-{}", outcome.data_hash.to_hex());
+    let pack = pack_dir.join(format!("{name}.pack"));
+    let idx = pack_dir.join(format!("{name}.idx"));
+    // Read-only, as git leaves packs and indexes.
+    let read_only = || std::fs::Permissions::from_mode(0o444);
+    for (temp, path, what) in [(pack_file, &pack, "pack"), (index_file, &idx, "pack index")] {
+        if path.exists() {
+            // The same pack is here already (its name is its checksum): keep that one.
+            continue;
+        }
+        temp.as_file()
+            .set_permissions(read_only())
+            .map_err(|e| os(&format!("writing the {what}"), e))?;
+        temp.persist(path)
+            .map_err(|e| os(&format!("moving the {what} into place"), e.error))?;
+    }
+    Ok(Written {
+        pack,
+        objects: outcome.num_objects,
+    })
+}
+
+/// The bytes of one entry of the mapped pack.
+fn entry_bytes(range: gix_pack::data::EntryRange, map: &Arc<memmap2::Mmap>) -> Option<&[u8]> {
+    map.get(usize::try_from(range.start).ok()?..usize::try_from(range.end).ok()?)
+}
+
+/// Drops the pages of the mapped pack from the process every [`TRIM_EVERY`] while deltas are
+/// resolved. Resolution reads every entry of the pack through the mapping once or twice; left
+/// alone, every page it touched stays resident until the end, so that the peak RSS of a clone
+/// grew by the pack's size (13 MB on a 4,000-file depth-1 clone, all of a full history). The
+/// mapping is of a file nothing writes any more: a dropped page that is read again comes back
+/// from the page cache, unchanged, at the cost of a minor fault. The mapping is held here while
+/// it is advised, so it cannot be unmapped (and its addresses reused) under the advice.
+struct Trimmer {
+    slot: Arc<std::sync::Mutex<Option<Arc<memmap2::Mmap>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Trimmer {
+    fn start() -> Trimmer {
+        let slot: Arc<std::sync::Mutex<Option<Arc<memmap2::Mmap>>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (slot, stop) = (slot.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("gitinit-trim".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        std::thread::park_timeout(TRIM_EVERY);
+                        let map = slot.lock().ok().and_then(|s| s.clone());
+                        if let Some(map) = map {
+                            // SAFETY: a shared read-only mapping of a file no one writes:
+                            // dropped pages read back the same bytes (see the type's doc).
+                            let _ =
+                                unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+                        }
+                    }
+                })
+                .ok()
+        };
+        Trimmer { slot, stop, thread }
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+        if let Ok(mut s) = self.slot.lock() {
+            s.take();
+        }
+    }
+}
+
+/// Every byte gix-pack reads from the stream also goes to the pack file.
+struct Tee {
+    from: ChannelReader,
+    to: std::fs::File,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.from.read(buf)?;
+        self.to.write_all(&buf[..n])?;
+        Ok(n)
+    }
 }
 
 /// The pack as libgit2 receives it; the end of the channel (the sender dropped) is the end of
@@ -568,5 +727,60 @@ impl NestedProgress for Tap {
         let mut child = Tap::new(id, self.counts.clone());
         child.name = name.into();
         child
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resident KiB of the mapping that starts at `addr`, from /proc/self/smaps.
+    fn resident_kib(addr: usize) -> usize {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut in_it = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ') {
+                if let Some((start, _)) = range.split_once('-') {
+                    if let Ok(start) = usize::from_str_radix(start, 16) {
+                        in_it = start == addr;
+                        continue;
+                    }
+                }
+            }
+            if in_it {
+                if let Some(kib) = line.strip_prefix("Rss:") {
+                    return kib.trim().trim_end_matches(" kB").trim().parse().unwrap();
+                }
+            }
+        }
+        panic!("no mapping at {addr:#x}");
+    }
+
+    /// Pages of the mapped pack that were read leave the process within a few intervals, and
+    /// reading them again gives the same bytes.
+    #[test]
+    fn the_trimmer_drops_read_pages_and_they_read_back_the_same() {
+        let mut file = tempfile::tempfile().unwrap();
+        let data: Vec<u8> = (0..16u32 << 20).map(|i| (i * 7 + i / 4096) as u8).collect();
+        file.write_all(&data).unwrap();
+        let map = Arc::new(unsafe { memmap2::Mmap::map(&file).unwrap() });
+        let addr = map.as_ptr() as usize;
+        let sum = |m: &memmap2::Mmap| m.iter().step_by(4096).map(|&b| b as u64).sum::<u64>();
+        let expected = sum(&map);
+        assert!(resident_kib(addr) >= 15 << 10, "every page was read");
+
+        let trimmer = Trimmer::start();
+        *trimmer.slot.lock().unwrap() = Some(map.clone());
+        std::thread::sleep(TRIM_EVERY * 5);
+        let after = resident_kib(addr);
+        assert!(after < 1024, "{after} KiB still resident");
+        assert_eq!(sum(&map), expected);
+        assert!(map[..] == data[..]);
+        trimmer.stop();
+        assert_eq!(
+            Arc::strong_count(&map),
+            1,
+            "the trimmer let go of the mapping"
+        );
     }
 }
