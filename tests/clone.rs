@@ -949,19 +949,18 @@ fn a_rerun_of_the_same_revision_restores_what_a_job_changed() {
     }
 }
 
-/// The pack of a fresh clone is indexed by gix-pack (every core, while it arrives); a rerun
-/// that deepens the history, whose pack may be thin, by libgit2. Either way the result is
-/// git's: the `.idx` is byte for byte what `git index-pack` writes for the same pack, `git
-/// fsck` finds every object, and no `.keep` or temporary file stays in `objects/pack`.
+/// The pack of a fresh clone with many objects is indexed by gix-pack (every core, while it
+/// arrives); a small one (depth 1 here), and a rerun's, whose pack may be thin, by libgit2.
+/// Either way the result is git's: the `.idx` is byte for byte what `git index-pack` writes
+/// for the same pack, `git fsck` finds every object, and no `.keep` or temporary file stays in
+/// `objects/pack`.
 #[test]
-fn a_fresh_pack_is_indexed_as_git_indexes_it_and_a_thin_one_by_libgit2() {
+fn a_large_fresh_pack_is_indexed_as_git_indexes_it_and_others_by_libgit2() {
     let http = HttpServer::start();
-    let url = http.http_url("public/deep.git");
-    let s = Scratch::new();
+    let url = http.http_url("public/many.git");
     let gix_said = "indexed the pack with gix-pack";
-    let pack_dir = s.dest().join(".git/objects/pack");
-    let files = |ext: &str| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(&pack_dir)
+    let packs = |dest: &Path, ext: &str| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dest.join(".git/objects/pack"))
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == ext))
@@ -969,8 +968,8 @@ fn a_fresh_pack_is_indexed_as_git_indexes_it_and_a_thin_one_by_libgit2() {
         v.sort();
         v
     };
-    let no_leftovers = || {
-        for e in std::fs::read_dir(&pack_dir).unwrap() {
+    let no_leftovers = |dest: &Path| {
+        for e in std::fs::read_dir(dest.join(".git/objects/pack")).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
             assert!(
                 name.ends_with(".pack") || name.ends_with(".idx"),
@@ -979,11 +978,13 @@ fn a_fresh_pack_is_indexed_as_git_indexes_it_and_a_thin_one_by_libgit2() {
         }
     };
 
-    let out = s.clone(&url, &["-v", "--revision", "main", "--flags", "--depth 3"]);
+    // The whole history: 4,084 objects.
+    let s = Scratch::new();
+    let out = s.clone(&url, &["-v", "--revision", "main"]);
     assert_ok(&out);
     assert!(out.stderr.contains(gix_said), "{}", out.stderr);
-    let packs = files("pack");
-    assert_eq!(packs.len(), 1, "{packs:?}");
+    let pack = packs(&s.dest(), "pack");
+    assert_eq!(pack.len(), 1, "{pack:?}");
     let scratch = tempfile::tempdir().unwrap();
     let theirs = scratch.path().join("git.idx");
     git_out(
@@ -992,21 +993,26 @@ fn a_fresh_pack_is_indexed_as_git_indexes_it_and_a_thin_one_by_libgit2() {
             "index-pack",
             "-o",
             theirs.to_str().unwrap(),
-            packs[0].to_str().unwrap(),
+            pack[0].to_str().unwrap(),
         ],
     );
     assert!(
-        std::fs::read(&theirs).unwrap() == std::fs::read(&files("idx")[0]).unwrap(),
+        std::fs::read(&theirs).unwrap() == std::fs::read(&packs(&s.dest(), "idx")[0]).unwrap(),
         "gix-pack's index differs from git's"
     );
     git_out(&s.dest(), &["fsck", "--full", "--strict", "--no-progress"]);
-    no_leftovers();
+    assert_eq!(git_out(&s.dest(), &["rev-list", "--count", "HEAD"]), "2");
+    no_leftovers(&s.dest());
 
-    let out = s.clone(&url, &["-v", "--revision", "main", "--flags", "--depth 20"]);
-    assert_ok(&out);
-    assert!(!out.stderr.contains(gix_said), "{}", out.stderr);
-    assert_eq!(files("pack").len(), 2);
-    assert_eq!(git_out(&s.dest(), &["rev-list", "--count", "HEAD"]), "20");
-    git_out(&s.dest(), &["fsck", "--full", "--strict", "--no-progress"]);
-    no_leftovers();
+    // Depth 1: 2,042 objects, libgit2's; then the rest of the history, a rerun's pack.
+    let s = Scratch::new();
+    for depth in ["--depth 1", "--depth 5"] {
+        let out = s.clone(&url, &["-v", "--revision", "main", "--flags", depth]);
+        assert_ok(&out);
+        assert!(!out.stderr.contains(gix_said), "{depth}: {}", out.stderr);
+        git_out(&s.dest(), &["fsck", "--full", "--strict", "--no-progress"]);
+        no_leftovers(&s.dest());
+    }
+    assert_eq!(packs(&s.dest(), "pack").len(), 2);
+    assert_eq!(git_out(&s.dest(), &["rev-list", "--count", "HEAD"]), "2");
 }

@@ -721,7 +721,7 @@ fn temporaries(git_dir: &Path) -> Vec<PathBuf> {
         for e in std::fs::read_dir(&d).into_iter().flatten() {
             let p = e.unwrap().path();
             let n = p.file_name().unwrap().to_string_lossy().into_owned();
-            // libgit2's indexer writes `pack_git2_*`, gix-pack's `.tmp*` (fresh clones).
+            // libgit2's indexer writes `pack_git2_*`, git::indexer `.tmp-gitinit-*` (gix-pack).
             if n.starts_with("pack_git2_")
                 || n.starts_with("tmp_")
                 || (d.ends_with("pack") && n.starts_with(".tmp"))
@@ -734,58 +734,73 @@ fn temporaries(git_dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// For both indexers: libgit2's (big.git, one object) and gix-pack's (many.git, 4,084).
 #[test]
 fn a_stopped_run_leaves_no_partial_pack() {
     use common::{Fault, FaultProxy};
     let http = HttpServer::start();
-    let proxy = FaultProxy::start(http.http_port, Fault::StallAfter { bytes: 120_000 });
-    let dir = tempfile::tempdir().unwrap();
-    let url = proxy.url("public/big.git");
+    for repo in ["public/big.git", "public/many.git"] {
+        let proxy = FaultProxy::start(http.http_port, Fault::StallAfter { bytes: 120_000 });
+        let dir = tempfile::tempdir().unwrap();
+        let url = proxy.url(repo);
 
-    // --timeout
-    let dest = dir.path().join("timeout");
-    let out = clone(&url, &dest, &["--timeout", "3s", "--retries", "0"]);
-    assert_eq!(out.code, 6, "{}", out.stderr);
-    assert!(out.stderr.contains("--timeout"), "{}", out.stderr);
-    assert_eq!(temporaries(&dest.join(".git")), Vec::<PathBuf>::new());
-
-    // SIGTERM, once the partial pack is on disk
-    let dest = dir.path().join("sigterm");
-    let mut child = gitinit()
-        .args(["clone", "--url", &url, "--dest"])
-        .arg(&dest)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while temporaries(&dest.join(".git")).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no partial pack appeared"
+        // --timeout
+        let dest = dir.path().join("timeout");
+        let out = clone(&url, &dest, &["--timeout", "3s", "--retries", "0"]);
+        assert_eq!(out.code, 6, "{repo}: {}", out.stderr);
+        assert!(out.stderr.contains("--timeout"), "{repo}: {}", out.stderr);
+        assert_eq!(
+            temporaries(&dest.join(".git")),
+            Vec::<PathBuf>::new(),
+            "{repo}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    assert_eq!(child.wait().unwrap().code(), Some(143));
-    assert_eq!(temporaries(&dest.join(".git")), Vec::<PathBuf>::new());
 
-    // A run killed with SIGKILL cannot clean; the next one removes what it left.
-    let pack = dest.join(".git/objects/pack");
-    std::fs::write(pack.join("pack_git2_Xy12ab"), vec![0u8; 4096]).unwrap();
-    std::fs::write(pack.join(".tmpQ1w2E3"), vec![0u8; 4096]).unwrap();
-    std::fs::write(dest.join(".git/objects/tmp_object_git2_Qw34cd"), b"x").unwrap();
-    proxy.heal();
-    let out = clone(&url, &dest, &[]);
-    ok(&out);
-    assert_eq!(temporaries(&dest.join(".git")), Vec::<PathBuf>::new());
-    assert!(
-        out.stderr.contains("left by an interrupted run"),
-        "{}",
-        out.stderr
-    );
+        // SIGTERM, once the partial pack is on disk
+        let dest = dir.path().join("sigterm");
+        let mut child = gitinit()
+            .args(["clone", "--url", &url, "--dest"])
+            .arg(&dest)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while temporaries(&dest.join(".git")).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{repo}: no partial pack appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        assert_eq!(child.wait().unwrap().code(), Some(143), "{repo}");
+        assert_eq!(
+            temporaries(&dest.join(".git")),
+            Vec::<PathBuf>::new(),
+            "{repo}"
+        );
+
+        // A run killed with SIGKILL cannot clean; the next one removes what it left.
+        let pack = dest.join(".git/objects/pack");
+        std::fs::write(pack.join("pack_git2_Xy12ab"), vec![0u8; 4096]).unwrap();
+        std::fs::write(pack.join(".tmp-gitinit-Q1w2E3"), vec![0u8; 4096]).unwrap();
+        std::fs::write(dest.join(".git/objects/tmp_object_git2_Qw34cd"), b"x").unwrap();
+        proxy.heal();
+        let out = clone(&url, &dest, &[]);
+        ok(&out);
+        assert_eq!(
+            temporaries(&dest.join(".git")),
+            Vec::<PathBuf>::new(),
+            "{repo}"
+        );
+        assert!(
+            out.stderr.contains("left by an interrupted run"),
+            "{repo}: {}",
+            out.stderr
+        );
+    }
 }
 
 // -------------------------------------------------------------------------------------------

@@ -97,6 +97,21 @@ Z=$ROOT/zeroswork; mkdir -p $Z && cd $Z && git init -q -b main .
 for i in $(seq 1 70); do echo "small $i" > "s$i.txt"; done
 head -c 300000 /dev/zero > zeros.bin; commit z1
 git clone -q --bare $Z $ROOT/repos/zeros.git; rm -rf $Z
+# many.git: 4,084 objects at full depth (over git::indexer's SMALL_PACK, so gix-pack indexes a
+# fresh full clone), 2,042 at depth 1 (libgit2 indexes it); two commits, the second changing the
+# last line of every file (deltas); ~500 kB of pack, past the stall tests' 120 kB cut.
+git init -q --bare -b main $ROOT/repos/many.git
+awk 'BEGIN { srand(7)
+  for (c = 1; c <= 2; c++) {
+    printf "commit refs/heads/main\ncommitter T <t@example.com> %d +0000\ndata 2\nm%d\n", 1700000000 + c, c
+    for (i = 0; i < 2000; i++) {
+      if (c == 1) { body[i] = ""; for (l = 0; l < 4; l++) body[i] = body[i] sprintf("%08x%08x%08x%08x\n", rand() * 4294967295, rand() * 4294967295, rand() * 4294967295, rand() * 4294967295) }
+      text = body[i] "rev " c "\n"
+      printf "M 100644 inline m%02d/f%04d.txt\ndata %d\n%s\n", i % 40, i, length(text), text
+    }
+  }
+}' | git -C $ROOT/repos/many.git fast-import --quiet
+git -C $ROOT/repos/many.git repack -adq
 for r in $ROOT/repos/*.git; do git -C $r config http.receivepack false; git -C $r update-server-info; done
 rm -rf $W $D
 # A CA, a server certificate it signs (for 127.0.0.1 and localhost), and an unrelated CA.
