@@ -650,3 +650,31 @@ fn help_never_shows_an_env_value_at_any_depth() {
         }
     }
 }
+
+/// Both indexers judge a broken pack alike (the header's count picks gix-pack from 3,000
+/// objects up): bytes that are no objects after a valid header, or a response that ends cleanly
+/// after the header, are a broken repository (exit 4, not retried). (A transfer cut short is
+/// the transport's failure, before any indexer is asked to finish: retried, see rerun.rs.)
+#[test]
+fn a_broken_or_truncated_pack_is_judged_alike_by_both_indexers() {
+    for count in [1u32, 5_000] {
+        let header = |pack: &mut Vec<u8>| {
+            pack.extend_from_slice(b"PACK\x00\x00\x00\x02");
+            pack.extend_from_slice(&count.to_be_bytes());
+        };
+        let mut broken = pkt(b"NAK\n");
+        header(&mut broken);
+        broken.extend_from_slice(&[0xff; 64]);
+        let server = fake_repo(advertisement(""), broken);
+        let r = clone(&server.url("repo.git"), &[], &["--retries", "1"]);
+        r.assert_code(4);
+        assert_eq!(server.count("POST "), 1, "{count}: {:?}", server.heads());
+
+        let mut truncated = pkt(b"NAK\n");
+        header(&mut truncated);
+        let server = fake_repo(advertisement(""), truncated);
+        let r = clone(&server.url("repo.git"), &[], &["--retries", "1"]);
+        r.assert_code(4);
+        assert_eq!(server.count("POST "), 1, "{count}: {:?}", server.heads());
+    }
+}

@@ -408,7 +408,7 @@ impl Writer {
             Engine::Undecided => {
                 return self.fail(
                     raw::GIT_ERROR_INDEXER as c_int,
-                    "early EOF: the pack ended before its header".into(),
+                    "invalid pack: it ends before its header".into(),
                 )
             }
             // SAFETY: a live indexer; libgit2 sets its error when it fails.
@@ -469,25 +469,30 @@ fn report((class, message): &(c_int, String)) -> c_int {
     -1
 }
 
-/// Sorts a failure of the bundle writer as libgit2's indexer would have reported it, so that
-/// [`super::classify`] treats both alike: a stream cut short is the network's (retried), a
-/// failed write the disk's, anything else a broken pack.
+/// Sorts a failure of gix-pack as libgit2's indexer would have reported it, so that
+/// [`super::classify`] treats both alike: a failed write is the disk's, anything else a broken
+/// pack, a pack that ends early included (libgit2: "missing trailer"). A transfer cut short
+/// never gets here: the transport fails first, and the writer is freed without a commit.
 fn describe(e: &gix_error::Error) -> (c_int, String) {
-    let chain = format!("{e:#}");
-    match e.downcast_any_ref::<io::Error>().map(io::Error::kind) {
-        Some(io::ErrorKind::UnexpectedEof) => (
-            raw::GIT_ERROR_INDEXER as c_int,
-            format!("early EOF: the pack ended before its last object ({chain})"),
-        ),
-        Some(io::ErrorKind::Interrupted) => (
-            raw::GIT_ERROR_NONE as c_int,
-            "the fetch was cancelled".into(),
-        ),
-        Some(_) => (
+    let mut chain: Vec<String> = Vec::new();
+    for error in e.iter_errors() {
+        let text = error.to_string();
+        if chain.last() != Some(&text) {
+            chain.push(text);
+        }
+    }
+    let chain = chain.join(": ");
+    match e.downcast_any_ref::<io::Error>() {
+        // An error of the system: the disk (full, a file-size limit, read-only), not the data.
+        Some(io) if io.raw_os_error().is_some() => (
             raw::GIT_ERROR_OS as c_int,
             format!("writing the pack: {chain}"),
         ),
-        None => (
+        Some(io) if io.kind() == io::ErrorKind::UnexpectedEof => (
+            raw::GIT_ERROR_INDEXER as c_int,
+            format!("invalid pack: it ends before its last object ({chain})"),
+        ),
+        _ => (
             raw::GIT_ERROR_INDEXER as c_int,
             format!("invalid pack: {chain}"),
         ),
