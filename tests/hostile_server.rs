@@ -678,3 +678,42 @@ fn a_broken_or_truncated_pack_is_judged_alike_by_both_indexers() {
         assert_eq!(server.count("POST "), 1, "{count}: {:?}", server.heads());
     }
 }
+
+/// A whole, valid pack followed by more bytes: refused as a broken repository (exit 4, not
+/// retried) by both indexers, as git's index-pack refuses it ("pack has junk at the end").
+/// The packs are git's own for deep.git (40 commits: libgit2's indexer) and many.git (4,084
+/// objects: gix-pack's).
+#[test]
+fn data_after_the_end_of_a_pack_is_refused_by_both_indexers() {
+    let fx = common::fixtures();
+    for repo in ["deep.git", "many.git"] {
+        let dir = fx.repo(repo);
+        let tip = common::git_out(&dir, &["rev-parse", "main"]);
+        let mut packer = common::git(&dir)
+            .args(["pack-objects", "--stdout", "--revs", "-q"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        packer
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{tip}\n").as_bytes())
+            .unwrap();
+        let out = packer.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let mut body = pkt(b"NAK\n");
+        body.extend_from_slice(&out.stdout);
+        body.extend_from_slice(b"and this is not part of it");
+        let mut refs = pkt(b"# service=git-upload-pack\n");
+        refs.extend_from_slice(b"0000");
+        refs.extend(pkt(format!("{tip} HEAD\0\n").as_bytes()));
+        refs.extend(pkt(format!("{tip} refs/heads/main\n").as_bytes()));
+        refs.extend_from_slice(b"0000");
+        let server = fake_repo(refs, body);
+        let r = clone(&server.url("repo.git"), &[], &["--retries", "1"]);
+        r.assert_code(4);
+        assert_eq!(server.count("POST "), 1, "{repo}: {:?}", server.heads());
+    }
+}

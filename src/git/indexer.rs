@@ -171,6 +171,8 @@ struct Writer {
     counts: Arc<Counts>,
     header: Vec<u8>,
     total_objects: c_uint,
+    /// The bytes handed to gix-pack's worker.
+    forwarded: u64,
     odb: *mut raw::git_odb,
     progress_cb: raw::git_indexer_progress_cb,
     payload: *mut c_void,
@@ -198,6 +200,7 @@ impl Writer {
             counts: Arc::new(Counts::default()),
             header: Vec::with_capacity(12),
             total_objects: 0,
+            forwarded: 0,
             odb,
             progress_cb,
             payload,
@@ -327,6 +330,7 @@ impl Writer {
                     };
                     return self.fail(class, message);
                 }
+                self.forwarded += data.len() as u64;
                 self.fill(stats);
                 0
             }
@@ -416,6 +420,14 @@ impl Writer {
             Engine::Gix { chunks, .. } => {
                 chunks.take();
                 match self.wait(stats) {
+                    // More arrived than the pack it read: what follows its checksum (git's
+                    // index-pack: "pack has junk at the end").
+                    Ok(w) if w.bytes != self.forwarded => {
+                        return self.fail(
+                            raw::GIT_ERROR_INDEXER as c_int,
+                            "invalid pack: the server sent data after the end of the pack".into(),
+                        )
+                    }
                     Ok(w) => w,
                     Err((class, message)) => return self.fail(class, message),
                 }
@@ -554,6 +566,8 @@ fn guarded(f: impl FnOnce() -> c_int) -> c_int {
 struct Written {
     pack: PathBuf,
     objects: u32,
+    /// The bytes of the stream it read, the whole pack.
+    bytes: u64,
 }
 
 /// How often the pages of the pack that resolution has read are dropped from the process
@@ -666,6 +680,7 @@ fn index(
     Ok(Written {
         pack,
         objects: outcome.num_objects,
+        bytes: len,
     })
 }
 
