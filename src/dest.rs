@@ -250,8 +250,9 @@ fn open(dest: &Path) -> Result<Repository> {
 /// What a killed or stopped run leaves in `.git` (its submodules' too): `*.lock` files
 /// (index.lock, refs, config, shallow), which make libgit2 refuse to write, and the temporary
 /// files of a fetch: the partial pack (`objects/pack/pack_git2_*` from libgit2's indexer,
-/// `objects/pack/.tmp-gitinit-*` from `git::indexer`, as large as what arrived), loose-object temporaries and partial LFS downloads (`lfs/tmp/`). We hold the destination lock, so no other gitinit is writing:
-/// every one of them is stale. Returns how many were removed.
+/// `objects/pack/.tmp-gitinit-*` from `git::indexer`, as large as what arrived), loose-object
+/// temporaries and partial LFS downloads (`lfs/tmp/`). We hold the destination lock, so no
+/// other gitinit is writing: every one of them is stale. Returns how many were removed.
 pub fn remove_leftovers(git_dir: &Path) -> Result<usize> {
     fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
         for entry in fs::read_dir(dir)? {

@@ -114,10 +114,15 @@ const RESULT_TYPE: &str = "Content-Type: application/x-git-upload-pack-result";
 
 /// A ref advertisement of one branch, `main`, at [`SHA`], with `caps` on its first line.
 fn advertisement(caps: &str) -> Vec<u8> {
+    advertisement_at(SHA, caps)
+}
+
+/// A ref advertisement of one branch, `main`, at `sha`, with `caps` on its first line.
+fn advertisement_at(sha: &str, caps: &str) -> Vec<u8> {
     let mut out = pkt(b"# service=git-upload-pack\n");
     out.extend_from_slice(b"0000");
-    out.extend(pkt(format!("{SHA} HEAD\0{caps}\n").as_bytes()));
-    out.extend(pkt(format!("{SHA} refs/heads/main\n").as_bytes()));
+    out.extend(pkt(format!("{sha} HEAD\0{caps}\n").as_bytes()));
+    out.extend(pkt(format!("{sha} refs/heads/main\n").as_bytes()));
     out.extend_from_slice(b"0000");
     out
 }
@@ -706,12 +711,7 @@ fn data_after_the_end_of_a_pack_is_refused_by_both_indexers() {
         let mut body = pkt(b"NAK\n");
         body.extend_from_slice(&out.stdout);
         body.extend_from_slice(b"and this is not part of it");
-        let mut refs = pkt(b"# service=git-upload-pack\n");
-        refs.extend_from_slice(b"0000");
-        refs.extend(pkt(format!("{tip} HEAD\0\n").as_bytes()));
-        refs.extend(pkt(format!("{tip} refs/heads/main\n").as_bytes()));
-        refs.extend_from_slice(b"0000");
-        let server = fake_repo(refs, body);
+        let server = fake_repo(advertisement_at(&tip, ""), body);
         let r = clone(&server.url("repo.git"), &[], &["--retries", "1"]);
         r.assert_code(4);
         assert_eq!(server.count("POST "), 1, "{repo}: {:?}", server.heads());

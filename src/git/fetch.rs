@@ -133,9 +133,9 @@ fn fetch_refspecs(
     depth: Option<i32>,
 ) -> std::result::Result<(), git2::Error> {
     let _http = s.http_scope();
-    s.http
-        .set_nothing_to_negotiate(repo.references().is_ok_and(|mut r| r.next().is_none()));
-    let _gix = super::indexer::arm(repo);
+    let no_refs = repo.references().is_ok_and(|mut r| r.next().is_none());
+    s.http.set_nothing_to_negotiate(no_refs);
+    let _gix = super::indexer::arm(repo, no_refs);
     let mut fo = s.fetch_options(depth);
     let result = remote.fetch(refspecs, Some(&mut fo), Some("gitinit: fetch"));
     s.received_bytes

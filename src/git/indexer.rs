@@ -10,9 +10,10 @@
 //! offers a `writepack`. [`arm`] adds one such backend to the repository's database, above
 //! libgit2's own. Armed, it takes the pack; disarmed (the guard dropped), it passes, and
 //! libgit2's indexer takes it. A pack whose header counts fewer than [`SMALL_PACK`] objects is
-//! handed to libgit2's indexer all the same, from the backend. It is armed only when the repository has no refs, so the fetch
-//! sends no `have` and the pack cannot be thin (deltas against objects we hold: libgit2 completes
-//! those from its database, which gix-pack here cannot see); reruns and deepening keep libgit2.
+//! handed to libgit2's indexer all the same, from the backend. It is armed only when the
+//! repository has no refs, so the fetch sends no `have` and the pack cannot be thin (deltas
+//! against objects we hold: libgit2 completes those from its database, which gix-pack here
+//! cannot see); reruns and deepening keep libgit2.
 //!
 //! The bytes go through a bounded channel to a worker thread: a server faster than the indexer
 //! waits on the socket, as with git. The worker writes the pack to a temporary file as gix-pack
@@ -22,7 +23,7 @@
 //! failure and swept by [`crate::dest`] after a kill.
 
 use std::ffi::{c_int, c_uint, c_void, CString};
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -59,11 +60,11 @@ impl Drop for Armed {
 }
 
 /// Arms gix-pack for the packs fetched into `repo` until the guard is dropped; `None` (libgit2
-/// indexes) when the repository already has refs or a shallow boundary, so that the pack could
-/// be thin. libgit2 offers no way to remove a backend: a disarmed one stays and passes.
-pub fn arm(repo: &Repository) -> Option<Armed> {
-    let fresh = repo.references().is_ok_and(|mut r| r.next().is_none()) && !repo.is_shallow();
-    if !fresh {
+/// indexes) when the repository already has refs (`no_refs`, as the fetch found) or a shallow
+/// boundary, so that the pack could be thin. libgit2 offers no way to remove a backend: a
+/// disarmed one stays and passes.
+pub fn arm(repo: &Repository, no_refs: bool) -> Option<Armed> {
+    if !no_refs || repo.is_shallow() {
         return None;
     }
     let odb = repo.odb().ok()?;
@@ -209,7 +210,7 @@ impl Writer {
     }
 
     /// libgit2's own indexer, as its pack backend would have made it.
-    fn libgit2(&mut self) -> Result<Engine, (c_int, String)> {
+    fn libgit2(&self) -> Result<Engine, (c_int, String)> {
         let libgit2_error = || {
             (
                 raw::GIT_ERROR_INDEXER as c_int,
@@ -239,7 +240,7 @@ impl Writer {
         }
     }
 
-    fn gix(&mut self) -> Result<Engine, (c_int, String)> {
+    fn gix(&self) -> Result<Engine, (c_int, String)> {
         let (chunks, rx) = mpsc::sync_channel::<Vec<u8>>(CHANNEL_CHUNKS);
         let (done_tx, done) = mpsc::channel();
         let interrupt = self.interrupt.clone();
@@ -322,11 +323,7 @@ impl Writer {
                     // read is complete and more bytes follow it.
                     let (class, message) = match self.finish() {
                         Err(e) => e,
-                        Ok(_) => (
-                            raw::GIT_ERROR_INDEXER as c_int,
-                            "invalid pack: the server sent data after the end of the pack"
-                                .to_string(),
-                        ),
+                        Ok(_) => junk_after_the_pack(),
                     };
                     return self.fail(class, message);
                 }
@@ -423,10 +420,8 @@ impl Writer {
                     // More arrived than the pack it read: what follows its checksum (git's
                     // index-pack: "pack has junk at the end").
                     Ok(w) if w.bytes != self.forwarded => {
-                        return self.fail(
-                            raw::GIT_ERROR_INDEXER as c_int,
-                            "invalid pack: the server sent data after the end of the pack".into(),
-                        )
+                        let (class, message) = junk_after_the_pack();
+                        return self.fail(class, message);
                     }
                     Ok(w) => w,
                     Err((class, message)) => return self.fail(class, message),
@@ -472,6 +467,15 @@ impl Drop for Writer {
             }
         }
     }
+}
+
+/// A whole pack followed by more bytes (git's index-pack: "pack has junk at the end"): seen by
+/// the worker when it read them ahead with the checksum, by the writer when they came later.
+fn junk_after_the_pack() -> (c_int, String) {
+    (
+        raw::GIT_ERROR_INDEXER as c_int,
+        "invalid pack: the server sent data after the end of the pack".into(),
+    )
 }
 
 fn report((class, message): &(c_int, String)) -> c_int {
@@ -638,7 +642,7 @@ fn index(
             None,
             pack_version,
         );
-        trimmer.stop();
+        drop(trimmer);
         let outcome = outcome.map_err(|e| describe(&e))?;
         out.flush().map_err(|e| os("writing the pack index", e))?;
         outcome
@@ -656,10 +660,7 @@ fn index(
             .is_err()
         || tail[..] != *outcome.data_hash.as_bytes()
     {
-        return Err((
-            raw::GIT_ERROR_INDEXER as c_int,
-            "invalid pack: the server sent data after the end of the pack".into(),
-        ));
+        return Err(junk_after_the_pack());
     }
     let name = format!("pack-{}", outcome.data_hash.to_hex());
     let pack = pack_dir.join(format!("{name}.pack"));
@@ -726,8 +727,11 @@ impl Trimmer {
         };
         Trimmer { slot, stop, thread }
     }
+}
 
-    fn stop(mut self) {
+/// Stops the thread and lets go of the mapping, whichever way resolution ended.
+impl Drop for Trimmer {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
@@ -763,30 +767,19 @@ struct ChannelReader {
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for ChannelReader {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.chunk.len() {
             match self.rx.recv() {
                 Ok(chunk) => {
                     self.chunk = chunk;
                     self.pos = 0;
                 }
-                Err(_) => return Ok(&[]),
+                Err(_) => return Ok(0),
             }
         }
-        Ok(&self.chunk[self.pos..])
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.pos = (self.pos + amt).min(self.chunk.len());
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -902,7 +895,7 @@ mod tests {
         assert!(after < 1024, "{after} KiB still resident");
         assert_eq!(sum(&map), expected);
         assert!(map[..] == data[..]);
-        trimmer.stop();
+        drop(trimmer);
         assert_eq!(
             Arc::strong_count(&map),
             1,
